@@ -1,0 +1,528 @@
+//! The API as a dropshot trait: one method per operationId of
+//! `openapi/imgshare.json`, with types that mirror the document's schemas.
+//! `tests/lockstep.rs` compares the document derived from this trait with the
+//! hand-written one; change the document first, then this file.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dropshot::{
+    Header, HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk, Path,
+    RequestContext,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use crate::domain::model::{MemberStatus, Visibility};
+use crate::reply::{CreatedHeaders, JsonBody, LenientQuery, Reply};
+
+// ---------------------------------------------------------------------------
+// Members
+
+/// An image membership: the project `member_id` may use the image `image_id`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Member {
+    pub status: MemberStatus,
+    /// When the membership was created (UTC, whole seconds).
+    pub created_at: DateTime<Utc>,
+    /// When the status last changed (UTC, whole seconds).
+    pub updated_at: DateTime<Utc>,
+    pub image_id: Uuid,
+    /// The project the image is shared with.
+    pub member_id: String,
+    /// Always `/v2/schemas/member`.
+    pub schema: String,
+}
+
+/// The members of an image visible to the caller.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Members {
+    pub members: Vec<Member>,
+    /// Always `/v2/schemas/members`.
+    pub schema: String,
+}
+
+/// Body of the add-member call.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct MemberCreate {
+    /// The project ID to share the image with: a non-empty string of at most
+    /// 255 characters.
+    #[schemars(length(min = 1, max = 255))]
+    pub member: String,
+}
+
+/// Body of the update-member call. Other keys are ignored.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct MemberUpdate {
+    pub status: MemberStatus,
+    /// Accepted for compatibility with Huawei clients and ignored (no CBR vaults here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_id: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ImagePath {
+    /// The image ID (a UUID; anything else is answered 404).
+    pub image_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct MemberPath {
+    /// The image ID (a UUID; anything else is answered 404).
+    pub image_id: String,
+    /// The member's project ID.
+    pub member_id: String,
+}
+
+/// Request headers every `/v2` call reads.
+#[derive(Deserialize, JsonSchema)]
+pub struct AuthHeaders {
+    /// The caller's token. Missing or unknown tokens are answered 401.
+    #[serde(rename = "X-Auth-Token")]
+    pub x_auth_token: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Images
+
+/// Status of an image. Images here carry no data, so they stay `queued`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageStatus {
+    Queued,
+    Saving,
+    Active,
+    Killed,
+    Deleted,
+    Uploading,
+    Importing,
+    PendingDelete,
+    Deactivated,
+}
+
+/// An image (Glance v2 shape): the fixed attributes plus custom properties,
+/// which appear as extra top-level keys with string values.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Image {
+    #[serde(flatten)]
+    pub fields: ImageFields,
+    #[serde(flatten)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The fixed attributes of an [`Image`].
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ImageFields {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub status: ImageStatus,
+    pub visibility: Visibility,
+    pub owner: String,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub min_disk: u64,
+    pub min_ram: u64,
+    pub size: Option<u64>,
+    pub virtual_size: Option<u64>,
+    pub checksum: Option<String>,
+    pub os_hash_algo: Option<String>,
+    pub os_hash_value: Option<String>,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// This image's URL path.
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// The image data's URL path.
+    pub file: String,
+    /// Always `/v2/schemas/image`.
+    pub schema: String,
+}
+
+/// Body of the create-image call: the settable attributes plus custom
+/// properties (extra keys with string values). Read-only attributes are
+/// refused with 403.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ImageCreate {
+    #[serde(flatten)]
+    pub fields: ImageCreateFields,
+    #[serde(flatten)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The settable attributes of an [`ImageCreate`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ImageCreateFields {
+    /// Server-generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Defaults to `shared`. Only admins may create `public` images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_hidden: Option<bool>,
+    /// One of Glance's disk formats (`raw`, `qcow2`, `vmdk`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_format: Option<String>,
+    /// One of Glance's container formats (`bare`, `ovf`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_disk: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ram: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+// schemars 0.8 drops `additionalProperties` when a map is `#[serde(flatten)]`ed
+// (its merge keeps the struct's `None`), so these two schemas are assembled by
+// hand: the derived fixed attributes, inlined, plus string-valued extra keys.
+macro_rules! schema_with_string_properties {
+    ($outer:ident, $fields:ident, $description:expr) => {
+        impl JsonSchema for $outer {
+            fn schema_name() -> String {
+                stringify!($outer).to_owned()
+            }
+
+            fn json_schema(gen: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                let mut schema = <$fields as JsonSchema>::json_schema(gen);
+                if let schemars::schema::Schema::Object(obj) = &mut schema {
+                    obj.metadata().description = Some($description.to_owned());
+                    obj.object().additional_properties =
+                        Some(Box::new(gen.subschema_for::<String>()));
+                }
+                schema
+            }
+        }
+    };
+}
+schema_with_string_properties!(
+    Image,
+    ImageFields,
+    "An image (Glance v2 shape). Custom properties appear as extra top-level keys \
+     with string values."
+);
+schema_with_string_properties!(
+    ImageCreate,
+    ImageCreateFields,
+    "Body of the create-image call. Keys other than the listed attributes are custom \
+     properties and must have string values; read-only attributes are refused with 403."
+);
+
+/// One page of images, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Images {
+    pub images: Vec<Image>,
+    /// URL path of the first page.
+    pub first: String,
+    /// URL path of the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// Always `/v2/schemas/images`.
+    pub schema: String,
+}
+
+/// `visibility` filter of the image list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VisibilityParam {
+    Public,
+    Private,
+    Shared,
+    Community,
+    All,
+}
+
+/// `member_status` filter of the image list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberStatusParam {
+    Pending,
+    Accepted,
+    Rejected,
+    All,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ImageListQuery {
+    /// Page size: 1 to 1000, default 25.
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    /// ID of the last image of the previous page.
+    pub marker: Option<String>,
+    /// Without it, other projects' community images are left out.
+    pub visibility: Option<VisibilityParam>,
+    /// Which shared-with-me images to include; default `accepted`.
+    pub member_status: Option<MemberStatusParam>,
+    pub owner: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<ImageStatus>,
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// Stable machine-readable error codes. `IMG.*` are Huawei IMS codes for the
+/// same condition; `imgshare.*` are ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ErrorCode {
+    /// 400: the request body is malformed or has invalid values.
+    #[serde(rename = "IMG.0001")]
+    Img0001,
+    /// 400: the request body is empty.
+    #[serde(rename = "IMG.0007")]
+    Img0007,
+    /// 403: the caller's role or project may not do this.
+    #[serde(rename = "IMG.0026")]
+    Img0026,
+    /// 400: an image cannot be shared with its own project.
+    #[serde(rename = "IMG.0076")]
+    Img0076,
+    /// 404: the image does not exist or is not visible to the caller.
+    #[serde(rename = "IMG.0086")]
+    Img0086,
+    /// 413: the image has reached its member quota.
+    #[serde(rename = "IMG.0088")]
+    Img0088,
+    /// 401: the token is missing or unknown.
+    #[serde(rename = "imgshare.unauthorized")]
+    Unauthorized,
+    /// 400: GET and DELETE calls must not carry a body.
+    #[serde(rename = "imgshare.unexpected_body")]
+    UnexpectedBody,
+    /// 413: the request body exceeds the size limit.
+    #[serde(rename = "imgshare.body_too_large")]
+    BodyTooLarge,
+    /// 400: a query parameter is invalid.
+    #[serde(rename = "imgshare.invalid_query")]
+    InvalidQuery,
+    /// 404: the member or resource does not exist or is not visible.
+    #[serde(rename = "imgshare.not_found")]
+    NotFound,
+    /// 403: only `shared` images have members.
+    #[serde(rename = "imgshare.image_not_shared")]
+    NotShared,
+    /// 403: an attribute in the body is read-only or reserved.
+    #[serde(rename = "imgshare.read_only_attribute")]
+    ReadOnlyAttribute,
+    /// 403: protected images cannot be deleted.
+    #[serde(rename = "imgshare.image_protected")]
+    ImageProtected,
+    /// 403: Windows images cannot be shared.
+    #[serde(rename = "imgshare.windows_image")]
+    WindowsImage,
+    /// 409: the project is already a member of the image.
+    #[serde(rename = "imgshare.member_duplicate")]
+    MemberDuplicate,
+    /// 409: an image with this ID exists.
+    #[serde(rename = "imgshare.image_duplicate")]
+    ImageDuplicate,
+    /// 405: the method is not allowed on this path.
+    #[serde(rename = "imgshare.method_not_allowed")]
+    MethodNotAllowed,
+    /// 503: a transient failure; retry.
+    #[serde(rename = "imgshare.unavailable")]
+    Unavailable,
+    /// 500: an unexpected server fault.
+    #[serde(rename = "imgshare.internal")]
+    Internal,
+}
+
+/// The error details.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// The HTTP reason phrase, e.g. `Conflict`.
+    pub title: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, thiserror::Error)]
+#[error("{}: {}", error.title, error.message)]
+pub struct ApiError {
+    pub error: ErrorBody,
+}
+
+// ---------------------------------------------------------------------------
+// The API
+
+/// Reply types, named once: each wraps the documented success response and
+/// adds `x-openstack-request-id` (see `reply.rs` for why this is not an `Err`).
+pub type MemberReply = Reply<HttpResponseOk<Member>>;
+pub type MembersReply = Reply<HttpResponseOk<Members>>;
+pub type ImageReply = Reply<HttpResponseOk<Image>>;
+pub type SchemaReply = Reply<HttpResponseOk<serde_json::Value>>;
+pub type DeletedReply = Reply<HttpResponseDeleted>;
+
+#[dropshot::api_description]
+pub trait ImgshareApi {
+    type Context;
+
+    /// List images
+    ///
+    /// Images visible to the caller, newest first: public and community images,
+    /// the caller's own, and images shared with the caller whose membership is in
+    /// `member_status` (default `accepted`).
+    #[endpoint { method = GET, path = "/v2/images", tags = ["images"] }]
+    async fn list_images(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        query: LenientQuery<ImageListQuery>,
+    ) -> Result<Reply<HttpResponseOk<Images>>, ApiError>;
+
+    /// Create an image
+    ///
+    /// Creates an image record owned by the caller's project. The default
+    /// visibility is `shared`.
+    #[endpoint { method = POST, path = "/v2/images", tags = ["images"] }]
+    async fn create_image(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        body: JsonBody<ImageCreate>,
+    ) -> Result<Reply<HttpResponseCreated<Image>, CreatedHeaders>, ApiError>;
+
+    /// Show an image
+    ///
+    /// Visible to the owner, admins, any member of a shared image (whatever its
+    /// status) and everyone for public and community images.
+    #[endpoint { method = GET, path = "/v2/images/{image_id}", tags = ["images"] }]
+    async fn get_image(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+    ) -> Result<ImageReply, ApiError>;
+
+    /// Delete an image
+    ///
+    /// Owner or admin only; protected images cannot be deleted. The image's
+    /// memberships are removed with it.
+    #[endpoint { method = DELETE, path = "/v2/images/{image_id}", tags = ["images"] }]
+    async fn delete_image(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+    ) -> Result<DeletedReply, ApiError>;
+
+    /// List image members
+    ///
+    /// The owner (and admins) see every member; a member sees only its own entry.
+    /// Only `shared` images have members.
+    #[endpoint { method = GET, path = "/v2/images/{image_id}/members", tags = ["members"] }]
+    async fn list_members(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+    ) -> Result<MembersReply, ApiError>;
+
+    /// Add an image member
+    ///
+    /// Shares a `shared` image with another project. The new membership is
+    /// `pending` until the member accepts it. Owner or admin only; the image's
+    /// member quota applies, Windows images cannot be shared, and an image
+    /// cannot be shared with its own project.
+    #[endpoint { method = POST, path = "/v2/images/{image_id}/members", tags = ["members"] }]
+    async fn add_member(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+        body: JsonBody<MemberCreate>,
+    ) -> Result<MemberReply, ApiError>;
+
+    /// Show an image member
+    ///
+    /// The owner, the member itself or an admin may read a membership; every
+    /// failure is answered 404.
+    #[endpoint {
+        method = GET,
+        path = "/v2/images/{image_id}/members/{member_id}",
+        tags = ["members"],
+    }]
+    async fn get_member(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<MemberPath>,
+    ) -> Result<MemberReply, ApiError>;
+
+    /// Update an image member's status
+    ///
+    /// Only the member itself (or an admin) may accept, reject or reset a
+    /// membership; the owner gets 403. Any transition is allowed.
+    #[endpoint {
+        method = PUT,
+        path = "/v2/images/{image_id}/members/{member_id}",
+        tags = ["members"],
+    }]
+    async fn update_member(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<MemberPath>,
+        body: JsonBody<MemberUpdate>,
+    ) -> Result<MemberReply, ApiError>;
+
+    /// Remove an image member
+    ///
+    /// Owner or admin only. The image disappears from the member's lists.
+    #[endpoint {
+        method = DELETE,
+        path = "/v2/images/{image_id}/members/{member_id}",
+        tags = ["members"],
+    }]
+    async fn delete_member(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<MemberPath>,
+    ) -> Result<DeletedReply, ApiError>;
+
+    /// Show the member schema
+    ///
+    /// Glance's JSON schema of a member object (python-glanceclient validates
+    /// every member it receives against it).
+    #[endpoint { method = GET, path = "/v2/schemas/member", tags = ["schemas"] }]
+    async fn get_member_schema(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+    ) -> Result<SchemaReply, ApiError>;
+
+    /// Show the members schema
+    ///
+    /// Glance's JSON schema of a member list.
+    #[endpoint { method = GET, path = "/v2/schemas/members", tags = ["schemas"] }]
+    async fn get_members_schema(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+    ) -> Result<SchemaReply, ApiError>;
+}
+
+/// The OpenAPI document dropshot derives from the trait (no implementation needed).
+pub fn derived_openapi() -> serde_json::Value {
+    let api = imgshare_api_mod::stub_api_description().expect("valid API description");
+    let mut doc = api.openapi("imgshare", semver::Version::new(2, 0, 0));
+    doc.description(
+        "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
+         (\"Native OpenStack API\").",
+    );
+    doc.json().expect("serialisable OpenAPI document")
+}
+
+/// Extractor failures that slip past our lenient extractors still get the envelope.
+impl From<HttpError> for ApiError {
+    fn from(e: HttpError) -> Self {
+        crate::reply::envelope_for_http_error(&e)
+    }
+}
+
+impl dropshot::HttpResponseError for ApiError {
+    fn status_code(&self) -> dropshot::ErrorStatusCode {
+        crate::reply::status_for_code(self.error.code)
+    }
+}

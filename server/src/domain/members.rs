@@ -1,0 +1,240 @@
+//! Image members. Each call applies Glance's checks in Glance's order
+//! (glance-members.md §3); Huawei's rules (no self-share, no Windows images)
+//! come after authorization and before the quota.
+
+use super::model::{now_millis, Caller, ImageRecord, MemberRecord, MemberStatus, Visibility};
+use super::Service;
+use crate::error::Error;
+use crate::store::StoreError;
+
+/// The longest member (project) ID accepted: the width of Glance's column.
+pub const MEMBER_ID_MAX_CHARS: usize = 255;
+
+/// Reads `member` out of an add-member body (already known to be a JSON
+/// object or array), with Glance's messages.
+pub fn parse_member_body(body: &serde_json::Value) -> Result<String, Error> {
+    let obj = body.as_object().ok_or_else(|| {
+        Error::InvalidBody(r#"Expected a member in the form: {"member": "image_id"}"#.into())
+    })?;
+    let member = obj
+        .get("member")
+        .ok_or_else(|| Error::InvalidBody("Member to be added not specified".into()))?;
+    match member {
+        serde_json::Value::String(s) if s.is_empty() => {
+            Err(Error::InvalidBody("Member can't be empty".into()))
+        }
+        serde_json::Value::String(s) if s.chars().count() > MEMBER_ID_MAX_CHARS => {
+            Err(Error::InvalidBody(format!(
+                "Member must be at most {MEMBER_ID_MAX_CHARS} characters"
+            )))
+        }
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Null => Err(Error::InvalidBody("Member can't be empty".into())),
+        _ => Err(Error::InvalidBody("Member must be a string".into())),
+    }
+}
+
+/// The raw `status` value of an update body. Its value is judged later, after
+/// authorization, as Glance does (the owner sending junk gets 403, not 400).
+pub fn parse_status_body(body: &serde_json::Value) -> Result<serde_json::Value, Error> {
+    let obj = body.as_object().ok_or_else(|| {
+        Error::InvalidBody(r#"Expected a status in the form: {"status": "status"}"#.into())
+    })?;
+    obj.get("status")
+        .cloned()
+        .ok_or_else(|| Error::InvalidBody("Status not specified".into()))
+}
+
+fn status_value(raw: &serde_json::Value) -> Result<MemberStatus, Error> {
+    raw.as_str().and_then(MemberStatus::parse).ok_or_else(|| {
+        Error::InvalidBody(
+            r#"Incorrect request: Status must be "pending", "accepted" or "rejected"."#.into(),
+        )
+    })
+}
+
+fn is_owner(caller: &Caller, image: &ImageRecord) -> bool {
+    image.owner == caller.project_id
+}
+
+/// Whether the caller may see this membership row: admins and the owner see
+/// all rows, a member only its own.
+fn row_visible(caller: &Caller, image: &ImageRecord, member_id: &str) -> bool {
+    caller.is_admin() || is_owner(caller, image) || caller.project_id == member_id
+}
+
+impl Service {
+    /// Steps shared by every member call: the image must be visible (404),
+    /// `shared` (`not_shared`), and the caller must hold a read role (Glance's
+    /// `get_image` policy, whose failure is a 404).
+    async fn shared_image(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        not_shared: impl FnOnce(&str) -> Error,
+    ) -> Result<ImageRecord, Error> {
+        let image = self
+            .visible_image(caller, image_id)
+            .await?
+            .ok_or_else(|| Error::ImageNotFound(image_id.to_owned()))?;
+        if image.visibility != Visibility::Shared {
+            return Err(not_shared(&image.id));
+        }
+        if !caller.can_read() {
+            return Err(Error::HiddenNotFound(
+                "The resource could not be found.".into(),
+            ));
+        }
+        Ok(image)
+    }
+
+    /// The membership row the caller asks about, if the caller may see it.
+    async fn visible_member(
+        &self,
+        caller: &Caller,
+        image: &ImageRecord,
+        member_id: &str,
+    ) -> Result<MemberRecord, Error> {
+        let not_found = || Error::MemberNotFound {
+            image: image.id.clone(),
+            member: member_id.to_owned(),
+        };
+        if !row_visible(caller, image, member_id) {
+            return Err(not_found());
+        }
+        self.store
+            .get_member(&image.id, member_id)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        member_id: &str,
+    ) -> Result<MemberRecord, Error> {
+        let image = self
+            .shared_image(caller, image_id, |id| {
+                Error::NotShared(format!("Not allowed to create members for image {id}."))
+            })
+            .await?;
+        if !(caller.is_admin() || (caller.can_write() && is_owner(caller, &image))) {
+            return Err(Error::PolicyDenied("add_member"));
+        }
+        if image.is_windows() {
+            return Err(Error::WindowsImage(image.id));
+        }
+        if member_id == image.owner {
+            return Err(Error::SelfShare);
+        }
+        match self
+            .store
+            .add_member(&image.id, member_id, self.member_quota, now_millis())
+            .await
+        {
+            Ok(m) => Ok(m),
+            Err(StoreError::QuotaExceeded { attempted, max }) => Err(Error::MemberQuota {
+                image: image.id,
+                attempted,
+                max,
+            }),
+            Err(StoreError::Duplicate) => Err(Error::MemberDuplicate {
+                image: image.id,
+                member: member_id.to_owned(),
+            }),
+            // The image was deleted after we read it.
+            Err(StoreError::NotFound) => Err(Error::ImageNotFound(image_id.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_members(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+    ) -> Result<Vec<MemberRecord>, Error> {
+        let image = self
+            .shared_image(caller, image_id, |id| {
+                Error::NotShared(format!(
+                    "Not allowed to list members for image {id}: Only shared images have members."
+                ))
+            })
+            .await?;
+        let mut rows = self.store.list_members(&image.id).await?;
+        rows.retain(|m| row_visible(caller, &image, &m.member_id));
+        Ok(rows)
+    }
+
+    pub async fn get_member(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        member_id: &str,
+    ) -> Result<MemberRecord, Error> {
+        // Every failure here is a 404 (Glance hides 403s on show).
+        let image = self
+            .shared_image(caller, image_id, |_| {
+                Error::HiddenNotFound("Only shared images have members.".into())
+            })
+            .await?;
+        self.visible_member(caller, &image, member_id).await
+    }
+
+    pub async fn update_member(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        member_id: &str,
+        status: &serde_json::Value,
+    ) -> Result<MemberRecord, Error> {
+        let image = self
+            .shared_image(caller, image_id, |id| {
+                Error::NotShared(format!("Not allowed to update members for image {id}."))
+            })
+            .await?;
+        let row = self.visible_member(caller, &image, member_id).await?;
+        // Only the member itself (or an admin) decides; never the owner.
+        if !(caller.is_admin() || (caller.can_write() && caller.project_id == row.member_id)) {
+            return Err(Error::PolicyDenied("modify_member"));
+        }
+        let status = status_value(status)?;
+        match self
+            .store
+            .update_member(&image.id, member_id, status, now_millis())
+            .await
+        {
+            Ok(m) => Ok(m),
+            Err(StoreError::NotFound) => Err(Error::MemberNotFound {
+                image: image.id,
+                member: member_id.to_owned(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delete_member(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        member_id: &str,
+    ) -> Result<(), Error> {
+        let image = self
+            .shared_image(caller, image_id, |id| {
+                Error::NotShared(format!("Not allowed to delete members for image {id}."))
+            })
+            .await?;
+        self.visible_member(caller, &image, member_id).await?;
+        if !(caller.is_admin() || (caller.can_write() && is_owner(caller, &image))) {
+            return Err(Error::PolicyDenied("delete_member"));
+        }
+        match self.store.delete_member(&image.id, member_id).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(Error::MemberNotFound {
+                image: image.id,
+                member: member_id.to_owned(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The rules of image sharing, in Glance's check order. No HTTP here: each
+//! function takes the caller and plain values and returns records or an
+//! [`Error`]; the handlers map those to the wire.
+
+pub mod images;
+pub mod members;
+pub mod model;
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::store::{Store, StoreError};
+use model::{Caller, ImageRecord, Visibility};
+
+/// What the rules need: the store and the configured limits.
+#[derive(Clone)]
+pub struct Service {
+    pub store: Arc<dyn Store>,
+    /// Live members allowed per image; `None` = unlimited.
+    pub member_quota: Option<u64>,
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(d) => Error::Unavailable(d),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Image IDs are UUIDs; anything else (including over-long strings) cannot
+/// name an image. Returns the canonical lower-case form.
+pub fn canonical_image_id(id: &str) -> Option<String> {
+    if id.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::parse_str(id)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
+}
+
+impl Service {
+    /// The image if the caller may see it (Glance's `is_image_visible`):
+    /// admins, the owner, anyone for public and community images, and for a
+    /// `shared` image any project with a membership in any status.
+    async fn visible_image(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+    ) -> Result<Option<ImageRecord>, Error> {
+        let Some(id) = canonical_image_id(image_id) else {
+            return Ok(None);
+        };
+        let Some(image) = self.store.get_image(&id).await? else {
+            return Ok(None);
+        };
+        let visible = caller.is_admin()
+            || image.owner == caller.project_id
+            || matches!(image.visibility, Visibility::Public | Visibility::Community)
+            || (image.visibility == Visibility::Shared
+                && self
+                    .store
+                    .get_member(&id, &caller.project_id)
+                    .await?
+                    .is_some());
+        Ok(visible.then_some(image))
+    }
+}

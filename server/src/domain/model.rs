@@ -1,0 +1,177 @@
+//! The records the rules work on. No HTTP here; the enums carry serde and
+//! schema derives because the wire types in `api.rs` reuse them unchanged.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Who may see an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    Private,
+    Shared,
+    Community,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+            Visibility::Shared => "shared",
+            Visibility::Community => "community",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "public" => Visibility::Public,
+            "private" => Visibility::Private,
+            "shared" => Visibility::Shared,
+            "community" => Visibility::Community,
+            _ => return None,
+        })
+    }
+}
+
+/// The status of an image membership. New members are `pending`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberStatus {
+    Pending,
+    Accepted,
+    Rejected,
+}
+
+impl MemberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Pending => "pending",
+            MemberStatus::Accepted => "accepted",
+            MemberStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => MemberStatus::Pending,
+            "accepted" => MemberStatus::Accepted,
+            "rejected" => MemberStatus::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// The authenticated identity behind a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub project_id: String,
+    pub user_id: String,
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.has_role("admin")
+    }
+
+    /// Keystone's default implied roles: admin ⇒ member ⇒ reader.
+    pub fn can_write(&self) -> bool {
+        self.is_admin() || self.has_role("member")
+    }
+
+    pub fn can_read(&self) -> bool {
+        self.can_write() || self.has_role("reader")
+    }
+
+    fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+}
+
+/// An image as stored. Times are milliseconds since the epoch (the list order
+/// needs sub-second precision; the API shows whole seconds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageRecord {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub visibility: Visibility,
+    pub owner: String,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub min_disk: u64,
+    pub min_ram: u64,
+    pub tags: Vec<String>,
+    pub properties: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ImageRecord {
+    /// Huawei does not share Windows images: `os_type` (Glance) or `__os_type`
+    /// (Huawei) equal to "windows", any case.
+    pub fn is_windows(&self) -> bool {
+        ["os_type", "__os_type"].iter().any(|k| {
+            self.properties
+                .get(*k)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("windows"))
+        })
+    }
+}
+
+/// One membership row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberRecord {
+    pub image_id: String,
+    pub member_id: String,
+    pub status: MemberStatus,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `member_status` filter of the image list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberStatusFilter {
+    Only(MemberStatus),
+    All,
+}
+
+/// `visibility` filter of the image list; `None` in [`ImageQuery`] means "not given".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VisibilityFilter {
+    Only(Visibility),
+    All,
+}
+
+/// What an image list asks the store for, after validation.
+#[derive(Clone, Debug)]
+pub struct ImageQuery {
+    pub caller_project: String,
+    pub admin: bool,
+    pub visibility: Option<VisibilityFilter>,
+    pub member_status: MemberStatusFilter,
+    pub owner: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    /// (created_at, id) of the marker image: the page starts after it.
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+pub fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Glance's timestamp form: UTC, whole seconds, `Z`.
+pub fn to_datetime(millis: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(millis.div_euclid(1000), 0)
+        .single()
+        .unwrap_or_default()
+}

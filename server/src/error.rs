@@ -1,0 +1,134 @@
+//! Every error the service can answer with, and its HTTP form, in one place.
+//!
+//! Messages follow Glance's wording (without WebOb's `<br />` noise); `code` is
+//! Huawei's `IMG.xxxx` where Huawei defines one for the condition, otherwise one
+//! of ours (`imgshare.*`). `ErrorCode` in `api.rs` lists them for the spec.
+
+use http::StatusCode;
+
+use crate::api::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "This server could not verify that you are authorized to access the document you \
+         requested. Either you supplied the wrong credentials (e.g., bad password), or your \
+         browser does not understand how to supply the credentials required."
+    )]
+    Unauthorized,
+
+    #[error("Body expected in request.")]
+    BodyExpected,
+    #[error("A body is not expected with this request.")]
+    BodyNotExpected,
+    #[error("Request body is larger than the limit of {0} bytes.")]
+    BodyTooLarge(usize),
+    /// Malformed or mis-shaped request body; the message says what is wrong.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// Invalid query parameter.
+    #[error("{0}")]
+    InvalidQuery(String),
+
+    #[error("Image {0} not found.")]
+    ImageNotFound(String),
+    #[error("No image found with ID {0}")]
+    NoImageWithId(String),
+    #[error("{member} not found in the member list of the image {image}.")]
+    MemberNotFound { image: String, member: String },
+    /// The show-member call hides every failure behind 404 (Glance).
+    #[error("{0}")]
+    HiddenNotFound(String),
+
+    /// Member calls on an image that is not `shared`.
+    #[error("{0}")]
+    NotShared(String),
+    #[error("You are not authorized to complete {0} action.")]
+    PolicyDenied(&'static str),
+    #[error("Attribute '{0}' is read-only.")]
+    ReadOnlyAttribute(String),
+    #[error("Image {0} is protected and cannot be deleted.")]
+    ImageProtected(String),
+    #[error("You cannot share an image with yourself.")]
+    SelfShare,
+    #[error("Windows images cannot be shared (image {0}).")]
+    WindowsImage(String),
+
+    #[error(
+        "Image member limit exceeded for image {image}: The limit has been exceeded on the \
+         number of allowed image members for this image. Attempted: {attempted}, Maximum: {max}"
+    )]
+    MemberQuota {
+        image: String,
+        attempted: u64,
+        max: u64,
+    },
+    #[error("Member {member} is duplicated for image {image}")]
+    MemberDuplicate { image: String, member: String },
+    #[error("Image with identifier {0} already exists!")]
+    ImageDuplicate(String),
+
+    #[error("The service is temporarily unavailable; retry the request.")]
+    Unavailable(String),
+    #[error("The server has either erred or is incapable of performing the requested operation.")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        use Error::*;
+        match self {
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            BodyExpected | BodyNotExpected | InvalidBody(_) | InvalidQuery(_) | SelfShare => {
+                StatusCode::BAD_REQUEST
+            }
+            BodyTooLarge(_) | MemberQuota { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ImageNotFound(_) | NoImageWithId(_) | MemberNotFound { .. } | HiddenNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            NotShared(_) | PolicyDenied(_) | ReadOnlyAttribute(_) | ImageProtected(_)
+            | WindowsImage(_) => StatusCode::FORBIDDEN,
+            MemberDuplicate { .. } | ImageDuplicate(_) => StatusCode::CONFLICT,
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        use Error::*;
+        match self {
+            Unauthorized => ErrorCode::Unauthorized,
+            BodyExpected => ErrorCode::Img0007,
+            InvalidBody(_) => ErrorCode::Img0001,
+            BodyNotExpected => ErrorCode::UnexpectedBody,
+            BodyTooLarge(_) => ErrorCode::BodyTooLarge,
+            InvalidQuery(_) => ErrorCode::InvalidQuery,
+            ImageNotFound(_) | NoImageWithId(_) => ErrorCode::Img0086,
+            MemberNotFound { .. } | HiddenNotFound(_) => ErrorCode::NotFound,
+            NotShared(_) => ErrorCode::NotShared,
+            PolicyDenied(_) => ErrorCode::Img0026,
+            ReadOnlyAttribute(_) => ErrorCode::ReadOnlyAttribute,
+            ImageProtected(_) => ErrorCode::ImageProtected,
+            SelfShare => ErrorCode::Img0076,
+            WindowsImage(_) => ErrorCode::WindowsImage,
+            MemberQuota { .. } => ErrorCode::Img0088,
+            MemberDuplicate { .. } => ErrorCode::MemberDuplicate,
+            ImageDuplicate(_) => ErrorCode::ImageDuplicate,
+            Unavailable(_) => ErrorCode::Unavailable,
+            Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// What the client sees. Internal details (driver messages) stay in the log.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    /// Details for the log only.
+    pub fn internal_detail(&self) -> Option<&str> {
+        match self {
+            Error::Unavailable(d) | Error::Internal(d) => Some(d),
+            _ => None,
+        }
+    }
+}

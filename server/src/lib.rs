@@ -1,0 +1,139 @@
+//! imgshare: the OpenStack Image API v2 "image members" family, served by
+//! dropshot from the hand-written document in `openapi/imgshare.json`.
+//!
+//! Path of a request: `api.rs` (trait, wire types) → `http.rs` (thin handler)
+//! → `domain/` (rules, Glance's check order) → `store/` (SQLite; one writer,
+//! group commit). Errors: `error.rs`, rendered in `reply.rs`.
+
+pub mod api;
+pub mod auth;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod reply;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use dropshot::{ConfigDropshot, HandlerTaskMode, ServerBuilder};
+
+use crate::auth::Tokens;
+use crate::domain::Service;
+use crate::http::{AppState, ImgshareImpl};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// Server configuration: flags, each also read from an `IMGSHARE_*` variable.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "imgshare-server",
+    version,
+    about = "OpenStack Image API v2 image-member service"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "IMGSHARE_BIND", default_value = "127.0.0.1:9292")]
+    pub bind: SocketAddr,
+    /// Directory of the embedded SQLite store (created if missing).
+    #[arg(long, env = "IMGSHARE_DATA_DIR", default_value = "./imgshare-data")]
+    pub data_dir: PathBuf,
+    /// Tokens file (TOML). Default: <data-dir>/tokens.toml, created with demo
+    /// identities on first start.
+    #[arg(long, env = "IMGSHARE_TOKENS")]
+    pub tokens: Option<PathBuf>,
+    /// Live members allowed per image; negative = unlimited.
+    #[arg(
+        long,
+        env = "IMGSHARE_MEMBER_QUOTA",
+        default_value_t = 128,
+        allow_negative_numbers = true
+    )]
+    pub member_quota: i64,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `warn,imgshare::access=off`.
+    #[arg(long, env = "IMGSHARE_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    #[arg(long, env = "IMGSHARE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Defaults for a server on `bind` with its data in `data_dir` (tests).
+    pub fn new(bind: SocketAddr, data_dir: PathBuf) -> Self {
+        let mut c = Config::parse_from(["imgshare-server"]);
+        c.bind = bind;
+        c.data_dir = data_dir;
+        c
+    }
+}
+
+/// A running server.
+pub struct Server {
+    http: dropshot::HttpServer<AppState>,
+    store: Arc<dyn Store>,
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.http.local_addr()
+    }
+
+    /// Stops accepting, lets in-flight requests finish, then flushes the store.
+    pub async fn close(self) -> Result<(), String> {
+        let result = self.http.close().await;
+        self.store.shutdown().await;
+        result
+    }
+}
+
+/// Opens the store, loads identities and starts serving.
+pub async fn start(config: &Config) -> Result<Server, String> {
+    let tokens_path = match &config.tokens {
+        Some(p) => p.clone(),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
+            let p = config.data_dir.join("tokens.toml");
+            if Tokens::create_demo_file(&p)? {
+                tracing::warn!(path = %p.display(), "wrote demo identities; replace them for real use");
+            }
+            p
+        }
+    };
+    let tokens = Tokens::load(&tokens_path)?;
+    tracing::info!(path = %tokens_path.display(), identities = tokens.len(), "loaded tokens");
+
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?);
+    let state = AppState {
+        service: Service {
+            store: Arc::clone(&store),
+            member_quota: u64::try_from(config.member_quota).ok(),
+        },
+        tokens,
+        member_schema: serde_json::from_str(include_str!("../schemas/member.json"))
+            .map_err(|e| e.to_string())?,
+        members_schema: serde_json::from_str(include_str!("../schemas/members.json"))
+            .map_err(|e| e.to_string())?,
+    };
+    let api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
+        .map_err(|e| format!("API description: {e}"))?;
+    let dropshot_config = ConfigDropshot {
+        bind_address: config.bind,
+        default_request_body_max_bytes: config.max_body_bytes,
+        default_handler_task_mode: HandlerTaskMode::Detached,
+        ..Default::default()
+    };
+    // dropshot's own per-request INFO logging halves throughput and drops
+    // lines under load; our handlers write the access log through tracing.
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let http = ServerBuilder::new(api, state, log)
+        .config(dropshot_config)
+        .start()
+        .map_err(|e| format!("starting HTTP server on {}: {e}", config.bind))?;
+    tracing::info!(address = %http.local_addr(), data_dir = %config.data_dir.display(), "listening");
+    Ok(Server { http, store })
+}

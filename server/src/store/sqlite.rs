@@ -1,0 +1,605 @@
+//! The embedded default store: one SQLite file in the data directory.
+//!
+//! Writes go to one writer thread that owns the only write connection. It
+//! takes every job waiting on its channel, runs each in its own savepoint
+//! inside one transaction and commits once (group commit: one fsync per
+//! batch). A job's caller hears back only after that commit, so a 2xx is never
+//! sent for a write that is not on disk. WAL mode with `synchronous=FULL` makes
+//! the commit durable; readers use their own connections and never block it.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::model::{
+    ImageQuery, ImageRecord, MemberRecord, MemberStatus, MemberStatusFilter, Visibility,
+    VisibilityFilter,
+};
+
+/// Jobs taken into one transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE images (
+    id               TEXT PRIMARY KEY,
+    name             TEXT,
+    status           TEXT NOT NULL,
+    visibility       TEXT NOT NULL,
+    owner            TEXT NOT NULL,
+    protected        INTEGER NOT NULL,
+    os_hidden        INTEGER NOT NULL,
+    disk_format      TEXT,
+    container_format TEXT,
+    min_disk         INTEGER NOT NULL,
+    min_ram          INTEGER NOT NULL,
+    tags             TEXT NOT NULL,
+    properties       TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX images_by_owner ON images (owner, created_at DESC, id DESC);
+CREATE INDEX images_by_visibility ON images (visibility, created_at DESC, id DESC);
+CREATE TABLE image_members (
+    image_id   TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    member_id  TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (image_id, member_id)
+);
+CREATE INDEX image_members_by_member ON image_members (member_id, status);
+"#];
+
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A write job: runs on the writer's connection, says whether it succeeded
+/// (failure rolls back its savepoint) and hands back what to send after commit.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    /// `None` on the channel tells the writer to finish and exit.
+    writer: mpsc::Sender<Option<Job>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) `<dir>/imgshare.sqlite3`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
+        let path = dir.join("imgshare.sqlite3");
+        let conn = Connection::open(&path).map_err(internal)?;
+        configure(&conn).map_err(internal)?;
+        migrate(&conn)?;
+
+        let (tx, rx) = mpsc::channel::<Option<Job>>(4 * MAX_BATCH);
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Internal(format!("spawning writer: {e}")))?;
+        Ok(SqliteStore {
+            path,
+            writer: tx,
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, reply)
+        });
+        self.writer
+            .send(Some(job))
+            .await
+            .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?;
+        // A dropped reply means the job was never committed (the batch could
+        // not start, or the job panicked): nothing was written.
+        rx.await
+            .map_err(|_| StoreError::Unavailable("write was not applied".into()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_reader(&path).map_err(internal)?,
+            };
+            let result = f(&conn);
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task: {e}")))?
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: the WAL is synced on every commit, so a committed batch survives
+    // power loss, not only a process crash.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let done: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(internal)?;
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "database schema version {done} is newer than this server ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.unchecked_transaction().map_err(internal)?;
+        tx.execute_batch(sql).map_err(internal)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(internal)?;
+        tx.commit().map_err(internal)?;
+    }
+    Ok(())
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Option<Job>>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut stop = false;
+    while !stop {
+        match rx.blocking_recv() {
+            Some(Some(job)) => batch.push(job),
+            Some(None) | None => break,
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Some(job)) => batch.push(job),
+                Ok(None) => {
+                    stop = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+    // Fold the WAL back into the main file so the next start opens fast.
+    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs drops their reply channels: each caller hears
+        // "not applied" (503) and nothing was written.
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        batch.clear();
+        return;
+    }
+    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        let _ = conn.execute_batch("SAVEPOINT job");
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(conn)));
+        match outcome {
+            Ok((true, reply)) => {
+                let _ = conn.execute_batch("RELEASE job");
+                replies.push(reply);
+            }
+            Ok((false, reply)) => {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                replies.push(reply);
+            }
+            Err(_) => {
+                // A bug in a job must not take the writer down; its caller's
+                // oneshot is dropped and it sees an internal error.
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                tracing::error!("store write job panicked; rolled back");
+            }
+        }
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(classify);
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(match &commit {
+            Ok(()) => Ok(()),
+            Err(e) => Err(clone_err(e)),
+        });
+    }
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+fn internal(e: rusqlite::Error) -> StoreError {
+    classify(e)
+}
+
+/// Busy/locked databases are transient; everything else is a server fault.
+fn classify(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+const IMAGE_COLUMNS: &str = "id, name, status, visibility, owner, protected, os_hidden, \
+    disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at";
+
+fn image_from_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
+    let visibility: String = row.get(3)?;
+    let tags: String = row.get(11)?;
+    let properties: String = row.get(12)?;
+    let bad = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("corrupt {what}").into(),
+        )
+    };
+    Ok(ImageRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        status: row.get(2)?,
+        visibility: Visibility::parse(&visibility).ok_or_else(|| bad("visibility"))?,
+        owner: row.get(4)?,
+        protected: row.get(5)?,
+        os_hidden: row.get(6)?,
+        disk_format: row.get(7)?,
+        container_format: row.get(8)?,
+        min_disk: row.get::<_, i64>(9)? as u64,
+        min_ram: row.get::<_, i64>(10)? as u64,
+        tags: serde_json::from_str(&tags).map_err(|_| bad("tags"))?,
+        properties: serde_json::from_str::<BTreeMap<String, String>>(&properties)
+            .map_err(|_| bad("properties"))?,
+        created_at: row.get(13)?,
+        updated_at: row.get(14)?,
+    })
+}
+
+fn member_from_row(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
+    let status: String = row.get(2)?;
+    Ok(MemberRecord {
+        image_id: row.get(0)?,
+        member_id: row.get(1)?,
+        status: MemberStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                "corrupt member status".into(),
+            )
+        })?,
+        created_at: row.get(3)?,
+        updated_at: row.get(4)?,
+    })
+}
+
+fn select_member(
+    conn: &Connection,
+    image_id: &str,
+    member_id: &str,
+) -> StoreResult<Option<MemberRecord>> {
+    conn.prepare_cached(
+        "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
+         WHERE image_id = ?1 AND member_id = ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![image_id, member_id], member_from_row)
+            .optional()
+    })
+    .map_err(internal)
+}
+
+/// Builds the image-list query: the candidate set of Glance's list (public and
+/// community, own, shared-with-me in the wanted member status), then the filters.
+fn list_images_sql(q: &ImageQuery) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE 1=1");
+    let mut args: Vec<Value> = Vec::new();
+    let arg = |v: Value, args: &mut Vec<Value>| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    let caller = arg(Value::Text(q.caller_project.clone()), &mut args);
+    if !q.admin {
+        let status_clause = match q.member_status {
+            MemberStatusFilter::All => String::new(),
+            MemberStatusFilter::Only(s) => {
+                format!(
+                    " AND m.status = {}",
+                    arg(Value::Text(s.as_str().into()), &mut args)
+                )
+            }
+        };
+        sql.push_str(&format!(
+            " AND (i.visibility IN ('public', 'community') OR i.owner = {caller} \
+               OR (i.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m \
+                   WHERE m.image_id = i.id AND m.member_id = {caller}{status_clause})))"
+        ));
+    }
+    match q.visibility {
+        None => sql.push_str(&format!(
+            " AND NOT (i.visibility = 'community' AND i.owner <> {caller})"
+        )),
+        Some(VisibilityFilter::All) => {}
+        Some(VisibilityFilter::Only(v)) => {
+            let p = arg(Value::Text(v.as_str().into()), &mut args);
+            sql.push_str(&format!(" AND i.visibility = {p}"));
+        }
+    }
+    for (column, value) in [
+        ("owner", &q.owner),
+        ("name", &q.name),
+        ("status", &q.status),
+    ] {
+        if let Some(v) = value {
+            let p = arg(Value::Text(v.clone()), &mut args);
+            sql.push_str(&format!(" AND i.{column} = {p}"));
+        }
+    }
+    if let Some((created, id)) = &q.after {
+        let c = arg(Value::Integer(*created), &mut args);
+        let i = arg(Value::Text(id.clone()), &mut args);
+        sql.push_str(&format!(" AND (i.created_at, i.id) < ({c}, {i})"));
+    }
+    let l = arg(Value::Integer(q.limit as i64), &mut args);
+    sql.push_str(&format!(" ORDER BY i.created_at DESC, i.id DESC LIMIT {l}"));
+    (sql, args)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get_image(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"))
+                .and_then(|mut st| st.query_row([&id], image_from_row).optional())
+                .map_err(internal)
+        })
+        .await
+    }
+
+    async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
+        let (sql, args) = list_images_sql(query);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql).map_err(internal)?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(args), image_from_row)
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn create_image(&self, image: ImageRecord) -> StoreResult<()> {
+        self.write(move |c| {
+            let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
+            let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
+            let r = c
+                .prepare_cached(&format!(
+                    "INSERT INTO images ({IMAGE_COLUMNS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                ))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        image.id,
+                        image.name,
+                        image.status,
+                        image.visibility.as_str(),
+                        image.owner,
+                        image.protected,
+                        image.os_hidden,
+                        image.disk_format,
+                        image.container_format,
+                        image.min_disk as i64,
+                        image.min_ram as i64,
+                        tags,
+                        props,
+                        image.created_at,
+                        image.updated_at,
+                    ])
+                });
+            match r {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
+                {
+                    Err(StoreError::Duplicate)
+                }
+                Err(e) => Err(internal(e)),
+            }
+        })
+        .await
+    }
+
+    async fn delete_image(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            // Memberships go with the image (ON DELETE CASCADE).
+            let n = c
+                .prepare_cached("DELETE FROM images WHERE id = ?1")
+                .and_then(|mut st| st.execute([&id]))
+                .map_err(internal)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn get_member(
+        &self,
+        image_id: &str,
+        member_id: &str,
+    ) -> StoreResult<Option<MemberRecord>> {
+        let (image_id, member_id) = (image_id.to_owned(), member_id.to_owned());
+        self.read(move |c| select_member(c, &image_id, &member_id))
+            .await
+    }
+
+    async fn list_members(&self, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
+        let image_id = image_id.to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
+                     WHERE image_id = ?1 ORDER BY rowid",
+                )
+                .map_err(internal)?;
+            let rows = st
+                .query_map([&image_id], member_from_row)
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn add_member(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        quota: Option<u64>,
+        now: i64,
+    ) -> StoreResult<MemberRecord> {
+        let (image_id, member_id) = (image_id.to_owned(), member_id.to_owned());
+        self.write(move |c| {
+            // All checks run inside the writer's transaction: nothing can
+            // change between the count and the insert.
+            let exists = c
+                .prepare_cached("SELECT 1 FROM images WHERE id = ?1")
+                .and_then(|mut st| st.exists([&image_id]))
+                .map_err(internal)?;
+            if !exists {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(max) = quota {
+                let count: i64 = c
+                    .prepare_cached("SELECT COUNT(*) FROM image_members WHERE image_id = ?1")
+                    .and_then(|mut st| st.query_row([&image_id], |r| r.get(0)))
+                    .map_err(internal)?;
+                if count as u64 + 1 > max {
+                    return Err(StoreError::QuotaExceeded {
+                        attempted: count as u64 + 1,
+                        max,
+                    });
+                }
+            }
+            if select_member(c, &image_id, &member_id)?.is_some() {
+                return Err(StoreError::Duplicate);
+            }
+            c.prepare_cached(
+                "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) \
+                 VALUES (?1, ?2, 'pending', ?3, ?3)",
+            )
+            .and_then(|mut st| st.execute(params![image_id, member_id, now]))
+            .map_err(internal)?;
+            Ok(MemberRecord {
+                image_id,
+                member_id,
+                status: MemberStatus::Pending,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn update_member(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        status: MemberStatus,
+        now: i64,
+    ) -> StoreResult<MemberRecord> {
+        let (image_id, member_id) = (image_id.to_owned(), member_id.to_owned());
+        self.write(move |c| {
+            let mut row = select_member(c, &image_id, &member_id)?.ok_or(StoreError::NotFound)?;
+            if row.status != status {
+                c.prepare_cached(
+                    "UPDATE image_members SET status = ?3, updated_at = ?4 \
+                     WHERE image_id = ?1 AND member_id = ?2",
+                )
+                .and_then(|mut st| st.execute(params![image_id, member_id, status.as_str(), now]))
+                .map_err(internal)?;
+                row.status = status;
+                row.updated_at = now;
+            }
+            Ok(row)
+        })
+        .await
+    }
+
+    async fn delete_member(&self, image_id: &str, member_id: &str) -> StoreResult<()> {
+        let (image_id, member_id) = (image_id.to_owned(), member_id.to_owned());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM image_members WHERE image_id = ?1 AND member_id = ?2")
+                .and_then(|mut st| st.execute([&image_id, &member_id]))
+                .map_err(internal)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn shutdown(&self) {
+        // Jobs queued before the stop marker are still committed and answered.
+        let _ = self.writer.send(None).await;
+        let handle = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
