@@ -40,3 +40,23 @@ impl Client {
         Ok(Client::new_with_client(base_url, http))
     }
 }
+
+/// Every create-image attribute is optional, so an empty body is a valid
+/// request (`..Default::default()` fills the rest).
+impl Default for types::ImageCreate {
+    fn default() -> Self {
+        types::ImageCreate {
+            container_format: None,
+            disk_format: None,
+            id: None,
+            min_disk: None,
+            min_ram: None,
+            name: None,
+            os_hidden: None,
+            protected: None,
+            tags: None,
+            visibility: None,
+            extra: Default::default(),
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod domain;
 pub mod error;
+mod fallback;
 pub mod http;
 pub mod reply;
 pub mod store;
@@ -119,8 +120,9 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         members_schema: serde_json::from_str(include_str!("../schemas/members.json"))
             .map_err(|e| e.to_string())?,
     };
-    let api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
+    let mut api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
         .map_err(|e| format!("API description: {e}"))?;
+    fallback::register(&mut api)?;
     let dropshot_config = ConfigDropshot {
         bind_address: config.bind,
         default_request_body_max_bytes: config.max_body_bytes,

@@ -1,0 +1,13 @@
+//! End-to-end tests: each starts the real server on 127.0.0.1:0 with a fresh
+//! store and drives it through the generated client (raw HTTP only where the
+//! client cannot express the request).
+
+mod authz;
+mod bad_input;
+mod concurrency;
+mod images;
+mod lifecycle;
+mod members;
+mod restart;
+mod spec_examples;
+mod support;
