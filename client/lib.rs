@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = imgshare::Client::with_token("http://127.0.0.1:9292", "my-token")?;
-//! let body = imgshare::types::MemberCreate { member: "project-b".into() };
+//! let body = imgshare::types::MemberCreate { member: "project-b".parse()? };
 //! let member = client.add_member("d164b5df-1bc3-4c3f-893e-3e471fd16e64", None, &body).await?;
 //! assert_eq!(member.status, imgshare::types::MemberStatus::Pending);
 //! # Ok(()) }
