@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dropshot::{
-    Header, HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk, Path,
-    RequestContext,
+    Header, HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
+    HttpResponseUpdatedNoContent, Path, RequestContext,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -267,6 +267,61 @@ pub struct ImageListQuery {
     pub status: Option<ImageStatus>,
 }
 
+/// One JSON-patch operation on an image (Glance's v2.1 subset).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ImagePatchOperation {
+    pub op: PatchOpKind,
+    /// `/name`, `/visibility`, `/protected`, `/os_hidden`, `/min_disk`,
+    /// `/min_ram`, `/disk_format`, `/container_format`, `/tags` or
+    /// `/<custom property>`.
+    pub path: String,
+    /// Required for `add` and `replace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchOpKind {
+    Add,
+    Replace,
+    Remove,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct TagPath {
+    /// The image ID.
+    pub image_id: String,
+    /// The tag (1 to 255 characters).
+    pub tag: String,
+}
+
+// ---------------------------------------------------------------------------
+// Versions
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct VersionLink {
+    pub rel: String,
+    pub href: String,
+}
+
+/// One API version this server speaks.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ApiVersion {
+    /// `v2.<minor>`.
+    pub id: String,
+    /// `CURRENT` or `SUPPORTED`.
+    pub status: String,
+    /// `rel: self` is the version's absolute root URL.
+    pub links: Vec<VersionLink>,
+}
+
+/// The version document clients discover the API with.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Versions {
+    pub versions: Vec<ApiVersion>,
+}
+
 // ---------------------------------------------------------------------------
 // Errors
 
@@ -325,6 +380,15 @@ pub enum ErrorCode {
     /// 409: an image with this ID exists.
     #[serde(rename = "imgshare.image_duplicate")]
     ImageDuplicate,
+    /// 409: a JSON-patch `remove` names a property the image does not have.
+    #[serde(rename = "imgshare.property_missing")]
+    PropertyMissing,
+    /// 413: the image has the maximum number of tags.
+    #[serde(rename = "imgshare.tag_quota")]
+    TagQuota,
+    /// 415: the request body's media type is not accepted.
+    #[serde(rename = "imgshare.unsupported_media_type")]
+    UnsupportedMediaType,
     /// 405: the method is not allowed on this path.
     #[serde(rename = "imgshare.method_not_allowed")]
     MethodNotAllowed,
@@ -368,6 +432,24 @@ pub type DeletedReply = Reply<HttpResponseDeleted>;
 pub trait ImgshareApi {
     type Context;
 
+    /// Show API versions
+    ///
+    /// Version discovery, unauthenticated: the versions this server speaks,
+    /// each with its absolute root URL (built from `--public-url`, else from
+    /// the request's `Host`).
+    #[endpoint { method = GET, path = "/", tags = ["versions"] }]
+    async fn get_root(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Reply<HttpResponseOk<Versions>>, ApiError>;
+
+    /// List API versions
+    ///
+    /// The same document as `GET /` (python-glanceclient asks here).
+    #[endpoint { method = GET, path = "/versions", tags = ["versions"] }]
+    async fn list_versions(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Reply<HttpResponseOk<Versions>>, ApiError>;
+
     /// List images
     ///
     /// Images visible to the caller, newest first: public and community images,
@@ -401,6 +483,43 @@ pub trait ImgshareApi {
         auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<ImageReply, ApiError>;
+
+    /// Update an image
+    ///
+    /// A JSON patch (Glance's v2.1 subset: `add`, `replace`, `remove` on the
+    /// top-level attributes and custom properties). Clients send it as
+    /// `Content-Type: application/openstack-images-v2.1-json-patch`;
+    /// `application/json` is accepted too (dropshot can only document the
+    /// body as `application/json`), anything else is answered 415. Owner or
+    /// admin only; read-only attributes are refused with 403. Changing the
+    /// visibility keeps the image's memberships.
+    #[endpoint { method = PATCH, path = "/v2/images/{image_id}", tags = ["images"] }]
+    async fn update_image(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+        body: JsonBody<Vec<ImagePatchOperation>>,
+    ) -> Result<ImageReply, ApiError>;
+
+    /// Add an image tag
+    ///
+    /// Owner or admin only; adding a tag the image has is a no-op.
+    #[endpoint { method = PUT, path = "/v2/images/{image_id}/tags/{tag}", tags = ["images"] }]
+    async fn add_image_tag(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<TagPath>,
+    ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError>;
+
+    /// Remove an image tag
+    ///
+    /// Owner or admin only.
+    #[endpoint { method = DELETE, path = "/v2/images/{image_id}/tags/{tag}", tags = ["images"] }]
+    async fn delete_image_tag(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<TagPath>,
+    ) -> Result<DeletedReply, ApiError>;
 
     /// Delete an image
     ///
@@ -482,6 +601,25 @@ pub trait ImgshareApi {
         auth: Header<AuthHeaders>,
         path: Path<MemberPath>,
     ) -> Result<DeletedReply, ApiError>;
+
+    /// Show the image schema
+    ///
+    /// Glance's JSON schema of an image object (python-glanceclient needs it
+    /// before any call, or falls back to the v1 API).
+    #[endpoint { method = GET, path = "/v2/schemas/image", tags = ["schemas"] }]
+    async fn get_image_schema(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+    ) -> Result<SchemaReply, ApiError>;
+
+    /// Show the images schema
+    ///
+    /// Glance's JSON schema of an image list.
+    #[endpoint { method = GET, path = "/v2/schemas/images", tags = ["schemas"] }]
+    async fn get_images_schema(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+    ) -> Result<SchemaReply, ApiError>;
 
     /// Show the member schema
     ///

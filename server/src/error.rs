@@ -47,6 +47,14 @@ pub enum Error {
     PolicyDenied(&'static str),
     #[error("Attribute '{0}' is read-only.")]
     ReadOnlyAttribute(String),
+    #[error("Attribute '{0}' cannot be removed.")]
+    CannotRemove(String),
+    #[error("Property {0} does not exist.")]
+    PropertyMissing(String),
+    #[error("Maximum number of tags ({0}) exceeded for this image.")]
+    TagQuota(usize),
+    #[error("Unsupported Content-Type {0}; send application/openstack-images-v2.1-json-patch.")]
+    UnsupportedMediaType(String),
     #[error("Image {0} is protected and cannot be deleted.")]
     ImageProtected(String),
     #[error("You cannot share an image with yourself.")]
@@ -82,13 +90,14 @@ impl Error {
             BodyExpected | BodyNotExpected | InvalidBody(_) | InvalidQuery(_) | SelfShare => {
                 StatusCode::BAD_REQUEST
             }
-            BodyTooLarge(_) | MemberQuota { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyTooLarge(_) | MemberQuota { .. } | TagQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ImageNotFound(_) | NoImageWithId(_) | MemberNotFound { .. } | HiddenNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            NotShared(_) | PolicyDenied(_) | ReadOnlyAttribute(_) | ImageProtected(_)
-            | WindowsImage(_) => StatusCode::FORBIDDEN,
-            MemberDuplicate { .. } | ImageDuplicate(_) => StatusCode::CONFLICT,
+            NotShared(_) | PolicyDenied(_) | ReadOnlyAttribute(_) | CannotRemove(_)
+            | ImageProtected(_) | WindowsImage(_) => StatusCode::FORBIDDEN,
+            MemberDuplicate { .. } | ImageDuplicate(_) | PropertyMissing(_) => StatusCode::CONFLICT,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -107,7 +116,10 @@ impl Error {
             MemberNotFound { .. } | HiddenNotFound(_) => ErrorCode::NotFound,
             NotShared(_) => ErrorCode::NotShared,
             PolicyDenied(_) => ErrorCode::Img0026,
-            ReadOnlyAttribute(_) => ErrorCode::ReadOnlyAttribute,
+            ReadOnlyAttribute(_) | CannotRemove(_) => ErrorCode::ReadOnlyAttribute,
+            PropertyMissing(_) => ErrorCode::PropertyMissing,
+            TagQuota(_) => ErrorCode::TagQuota,
+            UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ImageProtected(_) => ErrorCode::ImageProtected,
             SelfShare => ErrorCode::Img0076,
             WindowsImage(_) => ErrorCode::WindowsImage,

@@ -8,7 +8,7 @@
 use dropshot::{ApiDescription, Body, HttpError, Path, RequestContext};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::api::{ErrorBody, ErrorCode, ImagePath, MemberPath};
+use crate::api::{ErrorBody, ErrorCode, ImagePath, MemberPath, TagPath};
 use crate::http::AppState;
 use crate::reply::{request_id, REQUEST_ID_HEADER};
 
@@ -65,8 +65,19 @@ macro_rules! refuse {
 pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     refuse!(api; "/v2/images", "GET, POST";
         images_put = PUT, images_delete = DELETE, images_patch = PATCH);
-    refuse!(api; ImagePath, "/v2/images/{image_id}", "GET, DELETE";
-        image_post = POST, image_put = PUT, image_patch = PATCH);
+    refuse!(api; ImagePath, "/v2/images/{image_id}", "GET, PATCH, DELETE";
+        image_post = POST, image_put = PUT);
+    refuse!(api; TagPath, "/v2/images/{image_id}/tags/{tag}", "PUT, DELETE";
+        tag_get = GET, tag_post = POST, tag_patch = PATCH);
+    refuse!(api; "/", "GET"; root_post = POST, root_put = PUT, root_delete = DELETE, root_patch = PATCH);
+    refuse!(api; "/versions", "GET";
+        versions_post = POST, versions_put = PUT, versions_delete = DELETE, versions_patch = PATCH);
+    refuse!(api; "/v2/schemas/image", "GET";
+        image_schema_post = POST, image_schema_put = PUT, image_schema_delete = DELETE,
+        image_schema_patch = PATCH);
+    refuse!(api; "/v2/schemas/images", "GET";
+        images_schema_post = POST, images_schema_put = PUT, images_schema_delete = DELETE,
+        images_schema_patch = PATCH);
     refuse!(api; ImagePath, "/v2/images/{image_id}/members", "GET, POST";
         members_put = PUT, members_delete = DELETE, members_patch = PATCH);
     refuse!(api; MemberPath, "/v2/images/{image_id}/members/{member_id}", "GET, PUT, DELETE";

@@ -5,19 +5,19 @@
 use std::time::Instant;
 
 use dropshot::{
-    Header, HttpCodedResponse, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk, Path,
-    RequestContext,
+    Header, HttpCodedResponse, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
+    HttpResponseUpdatedNoContent, Path, RequestContext,
 };
 use uuid::Uuid;
 
 use crate::api::{
-    ApiError, AuthHeaders, DeletedReply, Image, ImageCreate, ImageFields, ImageListQuery,
-    ImagePath, ImageReply, ImageStatus, Images, ImgshareApi, Member, MemberCreate, MemberPath,
-    MemberReply, MemberStatusParam, MemberUpdate, Members, MembersReply, SchemaReply,
-    VisibilityParam,
+    ApiError, ApiVersion, AuthHeaders, DeletedReply, Image, ImageCreate, ImageFields,
+    ImageListQuery, ImagePatchOperation, ImagePath, ImageReply, ImageStatus, Images, ImgshareApi,
+    Member, MemberCreate, MemberPath, MemberReply, MemberStatusParam, MemberUpdate, Members,
+    MembersReply, SchemaReply, TagPath, VersionLink, Versions, VisibilityParam,
 };
 use crate::auth::Tokens;
-use crate::domain::images::{ListParams, NewImage};
+use crate::domain::images::{parse_patch, ListParams, NewImage};
 use crate::domain::members::{parse_member_body, parse_status_body};
 use crate::domain::model::{
     to_datetime, Caller, ImageRecord, MemberRecord, MemberStatus, MemberStatusFilter, Visibility,
@@ -31,9 +31,38 @@ use crate::reply::{has_body, request_id, CreatedHeaders, JsonBody, LenientQuery,
 pub struct AppState {
     pub service: Service,
     pub tokens: Tokens,
-    pub member_schema: serde_json::Value,
-    pub members_schema: serde_json::Value,
+    pub schemas: Schemas,
+    /// Base URL for absolute links (`--public-url`); `None`: from `Host`.
+    pub public_url: Option<String>,
 }
+
+/// Glance's JSON schemas, served as they are.
+pub struct Schemas {
+    pub image: serde_json::Value,
+    pub images: serde_json::Value,
+    pub member: serde_json::Value,
+    pub members: serde_json::Value,
+}
+
+impl Schemas {
+    pub fn load() -> Result<Self, String> {
+        let parse = |name: &str, text: &str| {
+            serde_json::from_str(text).map_err(|e| format!("embedded schema {name}: {e}"))
+        };
+        Ok(Schemas {
+            image: parse("image", include_str!("../schemas/image.json"))?,
+            images: parse("images", include_str!("../schemas/images.json"))?,
+            member: parse("member", include_str!("../schemas/member.json"))?,
+            members: parse("members", include_str!("../schemas/members.json"))?,
+        })
+    }
+}
+
+/// Media types a PATCH body may be sent as.
+const PATCH_MEDIA_TYPES: &[&str] = &[
+    "application/openstack-images-v2.1-json-patch",
+    "application/json",
+];
 
 pub enum ImgshareImpl {}
 
@@ -74,6 +103,60 @@ impl<'a> Call<'a> {
             return Err(Error::BodyNotExpected);
         }
         Ok(caller)
+    }
+
+    /// The caller of a PATCH, whose body must be a JSON patch.
+    fn caller_with_patch(&self, auth: Header<AuthHeaders>) -> Result<Caller, Error> {
+        let caller = self.caller(auth)?;
+        let ct = self
+            .rqctx
+            .request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json");
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !PATCH_MEDIA_TYPES.contains(&essence.as_str()) {
+            return Err(Error::UnsupportedMediaType(ct.to_owned()));
+        }
+        Ok(caller)
+    }
+
+    /// `--public-url`, else `http://<Host>`: the root of absolute links.
+    fn base_url(&self) -> String {
+        if let Some(u) = &self.rqctx.context().public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let host = self
+            .rqctx
+            .request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| self.rqctx.request.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| self.rqctx.server.local_addr.to_string());
+        format!("http://{host}")
+    }
+
+    fn versions(&self) -> Versions {
+        let href = format!("{}/v2/", self.base_url());
+        let version = |id: &str, status: &str| ApiVersion {
+            id: id.into(),
+            status: status.into(),
+            links: vec![VersionLink {
+                rel: "self".into(),
+                href: href.clone(),
+            }],
+        };
+        Versions {
+            versions: vec![version("v2.5", "CURRENT"), version("v2.0", "SUPPORTED")],
+        }
     }
 
     fn finish<R: HttpCodedResponse>(self, result: Result<R, Error>) -> Reply<R> {
@@ -211,6 +294,98 @@ fn new_image(body: &JsonBody<ImageCreate>) -> Result<NewImage, Error> {
 
 impl ImgshareApi for ImgshareImpl {
     type Context = AppState;
+
+    async fn get_root(
+        rqctx: RequestContext<AppState>,
+    ) -> Result<Reply<HttpResponseOk<Versions>>, ApiError> {
+        let call = Call::new(&rqctx);
+        let versions = call.versions();
+        Ok(call.finish(Ok(HttpResponseOk(versions))))
+    }
+
+    async fn list_versions(
+        rqctx: RequestContext<AppState>,
+    ) -> Result<Reply<HttpResponseOk<Versions>>, ApiError> {
+        let call = Call::new(&rqctx);
+        let versions = call.versions();
+        Ok(call.finish(Ok(HttpResponseOk(versions))))
+    }
+
+    async fn update_image(
+        rqctx: RequestContext<AppState>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+        body: JsonBody<Vec<ImagePatchOperation>>,
+    ) -> Result<ImageReply, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = async {
+            let caller = call.caller_with_patch(auth)?;
+            let ops = parse_patch(&body.json()?)?;
+            let image = call
+                .service()
+                .patch_image(&caller, &path.into_inner().image_id, ops)
+                .await?;
+            Ok(HttpResponseOk(image_view(image)))
+        }
+        .await;
+        Ok(call.finish(result))
+    }
+
+    async fn add_image_tag(
+        rqctx: RequestContext<AppState>,
+        auth: Header<AuthHeaders>,
+        path: Path<TagPath>,
+    ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = async {
+            let caller = call.caller_without_body(auth)?;
+            let p = path.into_inner();
+            call.service().add_tag(&caller, &p.image_id, &p.tag).await?;
+            Ok(HttpResponseUpdatedNoContent())
+        }
+        .await;
+        Ok(call.finish(result))
+    }
+
+    async fn delete_image_tag(
+        rqctx: RequestContext<AppState>,
+        auth: Header<AuthHeaders>,
+        path: Path<TagPath>,
+    ) -> Result<DeletedReply, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = async {
+            let caller = call.caller_without_body(auth)?;
+            let p = path.into_inner();
+            call.service()
+                .delete_tag(&caller, &p.image_id, &p.tag)
+                .await?;
+            Ok(HttpResponseDeleted())
+        }
+        .await;
+        Ok(call.finish(result))
+    }
+
+    async fn get_image_schema(
+        rqctx: RequestContext<AppState>,
+        auth: Header<AuthHeaders>,
+    ) -> Result<SchemaReply, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = call
+            .caller_without_body(auth)
+            .map(|_| HttpResponseOk(rqctx.context().schemas.image.clone()));
+        Ok(call.finish(result))
+    }
+
+    async fn get_images_schema(
+        rqctx: RequestContext<AppState>,
+        auth: Header<AuthHeaders>,
+    ) -> Result<SchemaReply, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = call
+            .caller_without_body(auth)
+            .map(|_| HttpResponseOk(rqctx.context().schemas.images.clone()));
+        Ok(call.finish(result))
+    }
 
     async fn list_images(
         rqctx: RequestContext<AppState>,
@@ -402,7 +577,7 @@ impl ImgshareApi for ImgshareImpl {
         let call = Call::new(&rqctx);
         let result = call
             .caller_without_body(auth)
-            .map(|_| HttpResponseOk(rqctx.context().member_schema.clone()));
+            .map(|_| HttpResponseOk(rqctx.context().schemas.member.clone()));
         Ok(call.finish(result))
     }
 
@@ -413,7 +588,7 @@ impl ImgshareApi for ImgshareImpl {
         let call = Call::new(&rqctx);
         let result = call
             .caller_without_body(auth)
-            .map(|_| HttpResponseOk(rqctx.context().members_schema.clone()));
+            .map(|_| HttpResponseOk(rqctx.context().schemas.members.clone()));
         Ok(call.finish(result))
     }
 }

@@ -23,7 +23,7 @@ use dropshot::{ConfigDropshot, HandlerTaskMode, ServerBuilder};
 
 use crate::auth::Tokens;
 use crate::domain::Service;
-use crate::http::{AppState, ImgshareImpl};
+use crate::http::{AppState, ImgshareImpl, Schemas};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -56,6 +56,10 @@ pub struct Config {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `warn,imgshare::access=off`.
     #[arg(long, env = "IMGSHARE_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Public base URL for absolute links (version discovery), e.g.
+    /// `https://image.example.com`. Default: built from the request's `Host`.
+    #[arg(long, env = "IMGSHARE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "IMGSHARE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -115,10 +119,8 @@ pub async fn start(config: &Config) -> Result<Server, String> {
             member_quota: u64::try_from(config.member_quota).ok(),
         },
         tokens,
-        member_schema: serde_json::from_str(include_str!("../schemas/member.json"))
-            .map_err(|e| e.to_string())?,
-        members_schema: serde_json::from_str(include_str!("../schemas/members.json"))
-            .map_err(|e| e.to_string())?,
+        schemas: Schemas::load()?,
+        public_url: config.public_url.clone(),
     };
     let mut api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
         .map_err(|e| format!("API description: {e}"))?;

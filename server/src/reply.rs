@@ -170,8 +170,9 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
         }
         Img0086 | NotFound => ErrorStatusCode::NOT_FOUND,
         MethodNotAllowed => ErrorStatusCode::METHOD_NOT_ALLOWED,
-        MemberDuplicate | ImageDuplicate => ErrorStatusCode::CONFLICT,
-        Img0088 | BodyTooLarge => ErrorStatusCode::PAYLOAD_TOO_LARGE,
+        MemberDuplicate | ImageDuplicate | PropertyMissing => ErrorStatusCode::CONFLICT,
+        Img0088 | BodyTooLarge | TagQuota => ErrorStatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => ErrorStatusCode::UNSUPPORTED_MEDIA_TYPE,
         Unavailable => ErrorStatusCode::SERVICE_UNAVAILABLE,
         Internal => ErrorStatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -184,6 +185,7 @@ pub fn envelope_for_http_error(e: &HttpError) -> ApiError {
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
         s if s.is_server_error() => ErrorCode::Internal,
         _ => ErrorCode::Img0001,

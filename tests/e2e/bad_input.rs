@@ -550,7 +550,17 @@ async fn wrong_methods_get_405_with_allow() {
         ),
         (Method::PUT, "/v2/schemas/member".to_string(), "GET"),
         (Method::DELETE, "/v2/images".to_string(), "GET, POST"),
-        (Method::POST, format!("/v2/images/{image}"), "GET, DELETE"),
+        (
+            Method::POST,
+            format!("/v2/images/{image}"),
+            "GET, PATCH, DELETE",
+        ),
+        (
+            Method::GET,
+            format!("/v2/images/{image}/tags/t"),
+            "PUT, DELETE",
+        ),
+        (Method::POST, "/versions".to_string(), "GET"),
     ];
     for (method, path, allow) in cases {
         let (status, headers, body) = raw(method.clone(), &s.url(&path), Some(OWNER), None).await;

@@ -5,9 +5,11 @@
 mod authz;
 mod bad_input;
 mod concurrency;
+mod discovery;
 mod images;
 mod lifecycle;
 mod members;
+mod patch;
 mod restart;
 mod spec_examples;
 mod support;

@@ -84,5 +84,5 @@ fn spec_examples_match_their_schemas() {
             _ => 0,
         }
     }
-    assert_eq!(count(&spec), 11);
+    assert_eq!(count(&spec), 15);
 }

@@ -248,3 +248,301 @@ impl Service {
         Ok((self.store.list_images(&query).await?, limit))
     }
 }
+
+/// One JSON-patch operation (the subset Glance's v2.1 patch supports).
+#[derive(Debug, Clone)]
+pub enum PatchOp {
+    Add(String, serde_json::Value),
+    Replace(String, serde_json::Value),
+    Remove(String),
+}
+
+/// Parses a patch document: a JSON array of `{"op", "path", "value"}` objects.
+pub fn parse_patch(body: &serde_json::Value) -> Result<Vec<PatchOp>, Error> {
+    let ops = body.as_array().ok_or_else(|| {
+        Error::InvalidBody("Request body must be a JSON array of operation objects.".into())
+    })?;
+    ops.iter()
+        .map(|op| {
+            let obj = op
+                .as_object()
+                .ok_or_else(|| Error::InvalidBody("Operations must be JSON objects.".into()))?;
+            let path = obj.get("path").and_then(|p| p.as_str()).ok_or_else(|| {
+                Error::InvalidBody("Unable to find 'path' in JSON Schema change".into())
+            })?;
+            let key = pointer_key(path)?;
+            let value = || {
+                obj.get("value").cloned().ok_or_else(|| {
+                    Error::InvalidBody(format!(
+                        "Unable to find 'value' in JSON Schema change for '{path}'"
+                    ))
+                })
+            };
+            match obj.get("op").and_then(|o| o.as_str()) {
+                Some("add") => Ok(PatchOp::Add(key, value()?)),
+                Some("replace") => Ok(PatchOp::Replace(key, value()?)),
+                Some("remove") => Ok(PatchOp::Remove(key)),
+                other => Err(Error::InvalidBody(format!(
+                    "Invalid operation: {}; use add, replace or remove",
+                    other.unwrap_or("(none)")
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// `/name` → `name` (RFC 6901 unescaping); deeper pointers are not supported.
+fn pointer_key(path: &str) -> Result<String, Error> {
+    let invalid =
+        || Error::InvalidBody(format!("Invalid JSON pointer for this resource: '{path}'"));
+    let rest = path.strip_prefix('/').ok_or_else(invalid)?;
+    if rest.is_empty() || rest.contains('/') {
+        return Err(invalid());
+    }
+    Ok(rest.replace("~1", "/").replace("~0", "~"))
+}
+
+fn string_or_null(key: &str, v: &serde_json::Value) -> Result<Option<String>, Error> {
+    match v {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(Error::InvalidBody(format!(
+            "Invalid value for '{key}': expected a string."
+        ))),
+    }
+}
+
+fn check_format(key: &str, v: Option<String>, allowed: &[&str]) -> Result<Option<String>, Error> {
+    match v {
+        Some(f) if !allowed.contains(&f.as_str()) => Err(Error::InvalidBody(format!(
+            "Invalid value '{f}' for {key}: expected one of {}",
+            allowed.join(", ")
+        ))),
+        v => Ok(v),
+    }
+}
+
+fn check_tags(tags: &[String]) -> Result<(), Error> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::TagQuota(MAX_TAGS));
+    }
+    if tags
+        .iter()
+        .any(|t| t.is_empty() || t.chars().count() > MAX_STRING)
+    {
+        return Err(Error::InvalidBody(format!(
+            "Tags must be 1 to {MAX_STRING} characters."
+        )));
+    }
+    Ok(())
+}
+
+/// Applies one operation to `image` as `caller` would be allowed to.
+fn apply(image: &mut ImageRecord, caller: &Caller, op: PatchOp) -> Result<(), Error> {
+    let (key, value) = match op {
+        PatchOp::Remove(key) => {
+            if image.properties.remove(&key).is_some() {
+                return Ok(());
+            }
+            let base = READ_ONLY.contains(&key.as_str())
+                || [
+                    "id",
+                    "name",
+                    "visibility",
+                    "protected",
+                    "os_hidden",
+                    "owner",
+                    "disk_format",
+                    "container_format",
+                    "min_disk",
+                    "min_ram",
+                    "tags",
+                ]
+                .contains(&key.as_str());
+            return Err(if base {
+                Error::CannotRemove(key)
+            } else {
+                Error::PropertyMissing(key)
+            });
+        }
+        PatchOp::Add(key, value) | PatchOp::Replace(key, value) => (key, value),
+    };
+    let bad =
+        |what: &str| Error::InvalidBody(format!("Invalid value for '{key}': expected {what}."));
+    match key.as_str() {
+        "name" => {
+            let name = string_or_null(&key, &value)?;
+            if name
+                .as_ref()
+                .is_some_and(|n| n.chars().count() > MAX_STRING)
+            {
+                return Err(too_long("name", MAX_STRING));
+            }
+            image.name = name;
+        }
+        "visibility" => {
+            let v = value
+                .as_str()
+                .and_then(Visibility::parse)
+                .ok_or_else(|| Error::InvalidBody(format!("Invalid visibility value: {value}")))?;
+            if v == Visibility::Public && !caller.is_admin() {
+                return Err(Error::PolicyDenied("publicize_image"));
+            }
+            // Memberships are rows of their own: they stay, and count again
+            // when the image is `shared` again.
+            image.visibility = v;
+        }
+        "protected" => image.protected = value.as_bool().ok_or_else(|| bad("true or false"))?,
+        "os_hidden" => image.os_hidden = value.as_bool().ok_or_else(|| bad("true or false"))?,
+        "min_disk" => {
+            image.min_disk = value
+                .as_u64()
+                .ok_or_else(|| bad("a non-negative integer"))?
+        }
+        "min_ram" => {
+            image.min_ram = value
+                .as_u64()
+                .ok_or_else(|| bad("a non-negative integer"))?
+        }
+        "disk_format" => {
+            image.disk_format = check_format(&key, string_or_null(&key, &value)?, DISK_FORMATS)?
+        }
+        "container_format" => {
+            image.container_format =
+                check_format(&key, string_or_null(&key, &value)?, CONTAINER_FORMATS)?
+        }
+        "tags" => {
+            let tags: Vec<String> =
+                serde_json::from_value(value.clone()).map_err(|_| bad("a list of strings"))?;
+            let mut unique: Vec<String> = Vec::with_capacity(tags.len());
+            for t in tags {
+                if !unique.contains(&t) {
+                    unique.push(t);
+                }
+            }
+            check_tags(&unique)?;
+            image.tags = unique;
+        }
+        "owner" if caller.is_admin() => {
+            image.owner = value
+                .as_str()
+                .filter(|o| !o.is_empty())
+                .ok_or_else(|| bad("a project ID"))?
+                .into()
+        }
+        k if k == "id" || k == "owner" || READ_ONLY.contains(&k) => {
+            return Err(Error::ReadOnlyAttribute(key));
+        }
+        _ => {
+            let v = value.as_str().ok_or_else(|| bad("a string"))?;
+            if key.chars().count() > MAX_STRING {
+                return Err(Error::InvalidBody(format!(
+                    "Invalid property name '{key}'."
+                )));
+            }
+            if v.chars().count() > MAX_PROPERTY_VALUE {
+                return Err(too_long(&format!("Property '{key}'"), MAX_PROPERTY_VALUE));
+            }
+            if !image.properties.contains_key(&key) && image.properties.len() >= MAX_PROPERTIES {
+                return Err(Error::InvalidBody(format!(
+                    "An image may have at most {MAX_PROPERTIES} custom properties."
+                )));
+            }
+            image.properties.insert(key, v.to_owned());
+        }
+    }
+    Ok(())
+}
+
+impl Service {
+    /// The image, if the caller may change it (owner or admin; others who can
+    /// see it get 403, the rest 404).
+    async fn modifiable_image(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+    ) -> Result<ImageRecord, Error> {
+        let image = self.get_image(caller, image_id).await?;
+        if !(caller.is_admin() || (caller.can_write() && image.owner == caller.project_id)) {
+            return Err(Error::PolicyDenied("modify_image"));
+        }
+        Ok(image)
+    }
+
+    /// Runs `edit` on the stored image atomically.
+    async fn edit_image(
+        &self,
+        image_id: &str,
+        edit: crate::store::ImageEdit,
+    ) -> Result<ImageRecord, Error> {
+        match self.store.modify_image(image_id, edit).await {
+            Ok(result) => result,
+            Err(StoreError::NotFound) => Err(Error::NoImageWithId(image_id.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn patch_image(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        ops: Vec<PatchOp>,
+    ) -> Result<ImageRecord, Error> {
+        let image = self.modifiable_image(caller, image_id).await?;
+        let caller = caller.clone();
+        self.edit_image(
+            &image.id,
+            Box::new(move |img| {
+                for op in ops {
+                    apply(img, &caller, op)?;
+                }
+                img.updated_at = now_millis();
+                Ok(())
+            }),
+        )
+        .await
+    }
+
+    pub async fn add_tag(&self, caller: &Caller, image_id: &str, tag: &str) -> Result<(), Error> {
+        let image = self.modifiable_image(caller, image_id).await?;
+        check_tags(std::slice::from_ref(&tag.to_owned()))?;
+        let tag = tag.to_owned();
+        self.edit_image(
+            &image.id,
+            Box::new(move |img| {
+                if !img.tags.contains(&tag) {
+                    img.tags.push(tag);
+                    check_tags(&img.tags)?;
+                    img.updated_at = now_millis();
+                }
+                Ok(())
+            }),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn delete_tag(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        tag: &str,
+    ) -> Result<(), Error> {
+        let image = self.modifiable_image(caller, image_id).await?;
+        let tag = tag.to_owned();
+        self.edit_image(
+            &image.id,
+            Box::new(move |img| {
+                let before = img.tags.len();
+                img.tags.retain(|t| t != &tag);
+                if img.tags.len() == before {
+                    return Err(Error::HiddenNotFound(format!("Tag {tag} not found.")));
+                }
+                img.updated_at = now_millis();
+                Ok(())
+            }),
+        )
+        .await
+        .map(drop)
+    }
+}

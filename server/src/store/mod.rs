@@ -8,6 +8,12 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus};
+use crate::error::Error;
+
+/// An edit applied to the current image inside the write transaction (a
+/// read-modify-write no concurrent edit can interleave with). It may refuse
+/// with a domain error, which the store hands back untouched.
+pub type ImageEdit = Box<dyn FnOnce(&mut ImageRecord) -> Result<(), Error> + Send>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,6 +39,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>>;
     /// `Duplicate` when the id is taken.
     async fn create_image(&self, image: ImageRecord) -> StoreResult<()>;
+    /// Applies `edit` to the stored image and saves the result. `NotFound` if
+    /// absent; `Ok(Err(e))` when the edit refused (nothing is written).
+    async fn modify_image(
+        &self,
+        id: &str,
+        edit: ImageEdit,
+    ) -> StoreResult<Result<ImageRecord, Error>>;
     /// Removes the image and all its memberships. `NotFound` if absent.
     async fn delete_image(&self, id: &str) -> StoreResult<()>;
 

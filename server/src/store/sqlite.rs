@@ -17,11 +17,12 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError, StoreResult};
+use super::{ImageEdit, Store, StoreError, StoreResult};
 use crate::domain::model::{
     ImageQuery, ImageRecord, MemberRecord, MemberStatus, MemberStatusFilter, Visibility,
     VisibilityFilter,
 };
+use crate::error::Error;
 
 /// Jobs taken into one transaction at most.
 const MAX_BATCH: usize = 512;
@@ -451,6 +452,53 @@ impl Store for SqliteStore {
                 }
                 Err(e) => Err(internal(e)),
             }
+        })
+        .await
+    }
+
+    async fn modify_image(
+        &self,
+        id: &str,
+        edit: ImageEdit,
+    ) -> StoreResult<Result<ImageRecord, Error>> {
+        let id = id.to_owned();
+        // The refusal travels in the Ok side so the writer does not count it
+        // as a failed job; nothing was written in that case.
+        self.write(move |c| {
+            let mut image = c
+                .prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"))
+                .and_then(|mut st| st.query_row([&id], image_from_row).optional())
+                .map_err(internal)?
+                .ok_or(StoreError::NotFound)?;
+            if let Err(e) = edit(&mut image) {
+                return Ok(Err(e));
+            }
+            let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
+            let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
+            c.prepare_cached(
+                "UPDATE images SET name = ?2, visibility = ?3, owner = ?4, protected = ?5, \
+                 os_hidden = ?6, disk_format = ?7, container_format = ?8, min_disk = ?9, \
+                 min_ram = ?10, tags = ?11, properties = ?12, updated_at = ?13 WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    image.id,
+                    image.name,
+                    image.visibility.as_str(),
+                    image.owner,
+                    image.protected,
+                    image.os_hidden,
+                    image.disk_format,
+                    image.container_format,
+                    image.min_disk as i64,
+                    image.min_ram as i64,
+                    tags,
+                    props,
+                    image.updated_at,
+                ])
+            })
+            .map_err(internal)?;
+            Ok(Ok(image))
         })
         .await
     }

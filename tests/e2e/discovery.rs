@@ -1,0 +1,83 @@
+//! Version discovery and the image schemas (what real clients need first).
+
+use crate::support::*;
+
+#[tokio::test]
+async fn versions_are_served_without_a_token() {
+    let s = TestServer::start().await;
+    for versions in [
+        s.anonymous().get_root().await.unwrap(),
+        s.anonymous().list_versions().await.unwrap(),
+    ] {
+        assert_eq!(versions.status().as_u16(), 200);
+        let v = versions.into_inner();
+        assert!(v.versions.iter().all(|v| v.id.starts_with("v2")));
+        assert_eq!(
+            v.versions.iter().filter(|v| v.status == "CURRENT").count(),
+            1
+        );
+        let href = &v.versions[0]
+            .links
+            .iter()
+            .find(|l| l.rel == "self")
+            .unwrap()
+            .href;
+        assert_eq!(
+            href,
+            &format!("{}/v2/", s.base),
+            "absolute, from the request's Host"
+        );
+    }
+}
+
+#[tokio::test]
+async fn image_schemas_describe_what_we_return() {
+    let s = TestServer::start().await;
+    let schema = s
+        .client(MEMBER)
+        .get_image_schema(None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(schema["name"], "image");
+    let images = s
+        .client(MEMBER)
+        .get_images_schema(None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(images["name"], "images");
+    let image = s.image(OWNER, None, &[("os_type", "linux")]).await;
+    let (_, _, body) = raw(
+        reqwest::Method::GET,
+        &s.url(&format!("/v2/images/{image}")),
+        Some(OWNER),
+        None,
+    )
+    .await;
+    let props = schema["properties"].as_object().unwrap();
+    for (key, value) in body.as_object().unwrap() {
+        let Some(rule) = props.get(key) else {
+            // Custom properties: the schema's additionalProperties is {type: string}.
+            assert!(value.is_string(), "{key}");
+            continue;
+        };
+        let types: Vec<&str> = match &rule["type"] {
+            serde_json::Value::String(t) => vec![t.as_str()],
+            serde_json::Value::Array(ts) => ts.iter().map(|t| t.as_str().unwrap()).collect(),
+            other => panic!("{key}: {other}"),
+        };
+        let actual = match value {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::Number(_) => "integer",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "object",
+        };
+        assert!(types.contains(&actual), "{key}: {actual} not in {types:?}");
+        if let Some(allowed) = rule["enum"].as_array() {
+            assert!(allowed.contains(value), "{key}={value}");
+        }
+    }
+}
