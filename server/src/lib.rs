@@ -24,6 +24,7 @@ use dropshot::{ConfigDropshot, HandlerTaskMode, ServerBuilder};
 use crate::auth::Tokens;
 use crate::domain::Service;
 use crate::http::{AppState, ImgshareImpl, Schemas};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -41,6 +42,13 @@ pub struct Config {
     /// Directory of the embedded SQLite store (created if missing).
     #[arg(long, env = "IMGSHARE_DATA_DIR", default_value = "./imgshare-data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL URL (`postgres://user@host/db`) for several replicas on one
+    /// database. Without it the embedded SQLite store in --data-dir is used.
+    #[arg(long, env = "IMGSHARE_DATABASE")]
+    pub database: Option<String>,
+    /// Connections each replica keeps to PostgreSQL.
+    #[arg(long, env = "IMGSHARE_DATABASE_CONNECTIONS", default_value_t = 16)]
+    pub database_connections: usize,
     /// Tokens file (TOML). Default: <data-dir>/tokens.toml, created with demo
     /// identities on first start.
     #[arg(long, env = "IMGSHARE_TOKENS")]
@@ -111,8 +119,14 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     let tokens = Tokens::load(&tokens_path)?;
     tracing::info!(path = %tokens_path.display(), identities = tokens.len(), "loaded tokens");
 
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?);
+    let store: Arc<dyn Store> = match &config.database {
+        Some(url) => Arc::new(
+            PostgresStore::connect(url, config.database_connections)
+                .await
+                .map_err(|e| format!("opening PostgreSQL: {e}"))?,
+        ),
+        None => Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?),
+    };
     let state = AppState {
         service: Service {
             store: Arc::clone(&store),
@@ -138,6 +152,11 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         .config(dropshot_config)
         .start()
         .map_err(|e| format!("starting HTTP server on {}: {e}", config.bind))?;
-    tracing::info!(address = %http.local_addr(), data_dir = %config.data_dir.display(), "listening");
+    let backend = if config.database.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    tracing::info!(address = %http.local_addr(), store = backend, "listening");
     Ok(Server { http, store })
 }

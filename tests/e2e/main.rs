@@ -3,6 +3,7 @@
 //! client cannot express the request).
 
 mod authz;
+mod backend;
 mod bad_input;
 mod concurrency;
 mod discovery;

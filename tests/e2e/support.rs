@@ -69,6 +69,31 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub base: String,
     quota: i64,
+    /// PostgreSQL URL (own schema) when this run tests that backend.
+    database: Option<String>,
+}
+
+/// The backend this run tests: `IMGSHARE_TEST_BACKEND=postgres` selects
+/// PostgreSQL at `IMGSHARE_TEST_POSTGRES_URL`; the default is SQLite.
+pub fn postgres_selected() -> bool {
+    std::env::var("IMGSHARE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// A fresh schema in the test database, and a URL whose connections use it.
+pub async fn fresh_postgres_url() -> String {
+    let base = std::env::var("IMGSHARE_TEST_POSTGRES_URL")
+        .expect("IMGSHARE_TEST_BACKEND=postgres needs IMGSHARE_TEST_POSTGRES_URL");
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {base}: {e}"));
+    tokio::spawn(conn);
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 impl TestServer {
@@ -79,20 +104,26 @@ impl TestServer {
     pub async fn with_quota(quota: i64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("test-tokens.toml"), TOKENS).unwrap();
-        let server = launch(dir.path(), quota).await;
+        let database = if postgres_selected() {
+            Some(fresh_postgres_url().await)
+        } else {
+            None
+        };
+        let server = launch(dir.path(), quota, database.clone()).await;
         let base = format!("http://{}", server.local_addr());
         TestServer {
             server: Some(server),
             dir,
             base,
             quota,
+            database,
         }
     }
 
     /// Stops the server (flushing the store) and starts a new one on the same data dir.
     pub async fn restart(&mut self) {
         self.server.take().unwrap().close().await.unwrap();
-        let server = launch(self.dir.path(), self.quota).await;
+        let server = launch(self.dir.path(), self.quota, self.database.clone()).await;
         self.base = format!("http://{}", server.local_addr());
         self.server = Some(server);
     }
@@ -199,10 +230,12 @@ impl TestServer {
     }
 }
 
-async fn launch(dir: &Path, quota: i64) -> imgshare_server::Server {
+async fn launch(dir: &Path, quota: i64, database: Option<String>) -> imgshare_server::Server {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
     config.tokens = Some(dir.join("test-tokens.toml"));
     config.member_quota = quota;
+    config.database = database;
+    config.database_connections = 4;
     imgshare_server::start(&config)
         .await
         .expect("server starts")

@@ -3,11 +3,15 @@
 //! under concurrency (unique live membership, member quota, no member without
 //! its image) are checked inside that transaction, never by the caller.
 
+pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus};
+use crate::domain::model::{
+    ImageQuery, ImageRecord, MemberRecord, MemberStatus, MemberStatusFilter, VisibilityFilter,
+};
 use crate::error::Error;
 
 /// An edit applied to the current image inside the write transaction (a
@@ -78,4 +82,75 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flush and stop background work. Writes acknowledged before are durable.
     async fn shutdown(&self);
+}
+
+/// The columns of `images`, in the order both backends read them.
+pub const IMAGE_COLUMNS: &str = "id, name, status, visibility, owner, protected, os_hidden, \
+    disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at";
+
+/// A bind value of a dynamically built query.
+#[derive(Clone, Debug)]
+pub enum SqlArg {
+    Text(String),
+    Int(i64),
+}
+
+/// The image-list query, shared by both backends: Glance's candidate set
+/// (public and community, own, shared-with-me in the wanted member status),
+/// then the filters, newest first. `placeholder(n)` spells the n-th (1-based)
+/// bind parameter in the backend's syntax.
+pub fn list_images_sql(q: &ImageQuery, placeholder: fn(usize) -> String) -> (String, Vec<SqlArg>) {
+    let mut args: Vec<SqlArg> = Vec::new();
+    let mut bind = |v: SqlArg| {
+        args.push(v);
+        placeholder(args.len())
+    };
+    let mut sql = format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE TRUE");
+    // Bound only when used: PostgreSQL cannot type an unused parameter.
+    let caller = if !q.admin || q.visibility.is_none() {
+        bind(SqlArg::Text(q.caller_project.clone()))
+    } else {
+        String::new()
+    };
+    if !q.admin {
+        let status_clause = match q.member_status {
+            MemberStatusFilter::All => String::new(),
+            MemberStatusFilter::Only(s) => {
+                format!(" AND m.status = {}", bind(SqlArg::Text(s.as_str().into())))
+            }
+        };
+        sql.push_str(&format!(
+            " AND (i.visibility IN ('public', 'community') OR i.owner = {caller} \
+               OR (i.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m \
+                   WHERE m.image_id = i.id AND m.member_id = {caller}{status_clause})))"
+        ));
+    }
+    match q.visibility {
+        None => sql.push_str(&format!(
+            " AND NOT (i.visibility = 'community' AND i.owner <> {caller})"
+        )),
+        Some(VisibilityFilter::All) => {}
+        Some(VisibilityFilter::Only(v)) => {
+            let p = bind(SqlArg::Text(v.as_str().into()));
+            sql.push_str(&format!(" AND i.visibility = {p}"));
+        }
+    }
+    for (column, value) in [
+        ("owner", &q.owner),
+        ("name", &q.name),
+        ("status", &q.status),
+    ] {
+        if let Some(v) = value {
+            let p = bind(SqlArg::Text(v.clone()));
+            sql.push_str(&format!(" AND i.{column} = {p}"));
+        }
+    }
+    if let Some((created, id)) = &q.after {
+        let c = bind(SqlArg::Int(*created));
+        let i = bind(SqlArg::Text(id.clone()));
+        sql.push_str(&format!(" AND (i.created_at, i.id) < ({c}, {i})"));
+    }
+    let l = bind(SqlArg::Int(q.limit as i64));
+    sql.push_str(&format!(" ORDER BY i.created_at DESC, i.id DESC LIMIT {l}"));
+    (sql, args)
 }

@@ -17,47 +17,13 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ImageEdit, Store, StoreError, StoreResult};
-use crate::domain::model::{
-    ImageQuery, ImageRecord, MemberRecord, MemberStatus, MemberStatusFilter, Visibility,
-    VisibilityFilter,
-};
+use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
+use super::{list_images_sql, ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS};
+use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
 use crate::error::Error;
 
 /// Jobs taken into one transaction at most.
 const MAX_BATCH: usize = 512;
-
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE images (
-    id               TEXT PRIMARY KEY,
-    name             TEXT,
-    status           TEXT NOT NULL,
-    visibility       TEXT NOT NULL,
-    owner            TEXT NOT NULL,
-    protected        INTEGER NOT NULL,
-    os_hidden        INTEGER NOT NULL,
-    disk_format      TEXT,
-    container_format TEXT,
-    min_disk         INTEGER NOT NULL,
-    min_ram          INTEGER NOT NULL,
-    tags             TEXT NOT NULL,
-    properties       TEXT NOT NULL,
-    created_at       INTEGER NOT NULL,
-    updated_at       INTEGER NOT NULL
-);
-CREATE INDEX images_by_owner ON images (owner, created_at DESC, id DESC);
-CREATE INDEX images_by_visibility ON images (visibility, created_at DESC, id DESC);
-CREATE TABLE image_members (
-    image_id   TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
-    member_id  TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    UNIQUE (image_id, member_id)
-);
-CREATE INDEX image_members_by_member ON image_members (member_id, status);
-"#];
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write job: runs on the writer's connection, says whether it succeeded
@@ -161,23 +127,28 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
-    let done: usize = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
+    // BEGIN IMMEDIATE takes the write lock: one migrator at a time.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
         .map_err(internal)?;
-    if done > MIGRATIONS.len() {
-        return Err(StoreError::Internal(format!(
-            "database schema version {done} is newer than this server ({})",
-            MIGRATIONS.len()
-        )));
+    tx.execute_batch(TRACKING_TABLE).map_err(internal)?;
+    let applied: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
+    check_not_newer(applied).map_err(StoreError::Internal)?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > applied) {
+        tx.execute_batch(m.sqlite).map_err(internal)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, crate::domain::model::now_millis()],
+        )
+        .map_err(internal)?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.unchecked_transaction().map_err(internal)?;
-        tx.execute_batch(sql).map_err(internal)?;
-        tx.pragma_update(None, "user_version", i + 1)
-            .map_err(internal)?;
-        tx.commit().map_err(internal)?;
-    }
-    Ok(())
+    tx.commit().map_err(internal)
 }
 
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Option<Job>>) {
@@ -267,9 +238,6 @@ fn classify(e: rusqlite::Error) -> StoreError {
     }
 }
 
-const IMAGE_COLUMNS: &str = "id, name, status, visibility, owner, protected, os_hidden, \
-    disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at";
-
 fn image_from_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
     let visibility: String = row.get(3)?;
     let tags: String = row.get(11)?;
@@ -334,63 +302,6 @@ fn select_member(
     .map_err(internal)
 }
 
-/// Builds the image-list query: the candidate set of Glance's list (public and
-/// community, own, shared-with-me in the wanted member status), then the filters.
-fn list_images_sql(q: &ImageQuery) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
-    let mut sql = format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE 1=1");
-    let mut args: Vec<Value> = Vec::new();
-    let arg = |v: Value, args: &mut Vec<Value>| {
-        args.push(v);
-        format!("?{}", args.len())
-    };
-    let caller = arg(Value::Text(q.caller_project.clone()), &mut args);
-    if !q.admin {
-        let status_clause = match q.member_status {
-            MemberStatusFilter::All => String::new(),
-            MemberStatusFilter::Only(s) => {
-                format!(
-                    " AND m.status = {}",
-                    arg(Value::Text(s.as_str().into()), &mut args)
-                )
-            }
-        };
-        sql.push_str(&format!(
-            " AND (i.visibility IN ('public', 'community') OR i.owner = {caller} \
-               OR (i.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m \
-                   WHERE m.image_id = i.id AND m.member_id = {caller}{status_clause})))"
-        ));
-    }
-    match q.visibility {
-        None => sql.push_str(&format!(
-            " AND NOT (i.visibility = 'community' AND i.owner <> {caller})"
-        )),
-        Some(VisibilityFilter::All) => {}
-        Some(VisibilityFilter::Only(v)) => {
-            let p = arg(Value::Text(v.as_str().into()), &mut args);
-            sql.push_str(&format!(" AND i.visibility = {p}"));
-        }
-    }
-    for (column, value) in [
-        ("owner", &q.owner),
-        ("name", &q.name),
-        ("status", &q.status),
-    ] {
-        if let Some(v) = value {
-            let p = arg(Value::Text(v.clone()), &mut args);
-            sql.push_str(&format!(" AND i.{column} = {p}"));
-        }
-    }
-    if let Some((created, id)) = &q.after {
-        let c = arg(Value::Integer(*created), &mut args);
-        let i = arg(Value::Text(id.clone()), &mut args);
-        sql.push_str(&format!(" AND (i.created_at, i.id) < ({c}, {i})"));
-    }
-    let l = arg(Value::Integer(q.limit as i64), &mut args);
-    sql.push_str(&format!(" ORDER BY i.created_at DESC, i.id DESC LIMIT {l}"));
-    (sql, args)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_image(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
@@ -404,7 +315,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
-        let (sql, args) = list_images_sql(query);
+        let (sql, args) = list_images_sql(query, |n| format!("?{n}"));
+        let args: Vec<rusqlite::types::Value> = args
+            .into_iter()
+            .map(|a| match a {
+                SqlArg::Text(t) => rusqlite::types::Value::Text(t),
+                SqlArg::Int(i) => rusqlite::types::Value::Integer(i),
+            })
+            .collect();
         self.read(move |c| {
             let mut st = c.prepare_cached(&sql).map_err(internal)?;
             let rows = st

@@ -1,0 +1,487 @@
+//! PostgreSQL, for several replicas on one database. Every invariant is the
+//! database's job: each write is one transaction that first locks the image
+//! row (`SELECT … FOR UPDATE`), so adds to one image, quota counts, edits and
+//! the image's deletion are serialised by PostgreSQL, whichever replica runs
+//! them; the unique constraint and the foreign key (ON DELETE CASCADE) back
+//! that up. Transient failures (lost connections, serialisation failures,
+//! deadlocks) are retried a few times, then answered 503.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Pool, PoolError, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
+use super::{list_images_sql, ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS};
+use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
+use crate::error::Error;
+
+/// Attempts per operation when the failure is transient.
+const ATTEMPTS: u32 = 4;
+/// Key of the advisory lock held while migrating ("imgs").
+const MIGRATION_LOCK: i64 = 0x696d_6773;
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let mut cfg = deadpool_postgres::Config::new();
+        cfg.url = Some(url.to_owned());
+        cfg.pool = Some(deadpool_postgres::PoolConfig::new(max_connections));
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| StoreError::Internal(format!("PostgreSQL configuration: {e}")))?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        // Replicas starting together queue here; the first applies, the
+        // others find nothing left to do.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_error)?;
+        tx.batch_execute(TRACKING_TABLE).await.map_err(pg_error)?;
+        let applied: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        check_not_newer(applied).map_err(StoreError::Internal)?;
+        for m in MIGRATIONS.iter().filter(|m| m.version > applied) {
+            tx.batch_execute(m.postgres).await.map_err(pg_error)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                &[&m.version, &m.name, &crate::domain::model::now_millis()],
+            )
+            .await
+            .map_err(pg_error)?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+}
+
+/// Retries `$attempt` (an async block yielding `StoreResult`) while it fails
+/// transiently. A macro, not a generic helper: async closures passed to a
+/// generic function lose the `Send` proof `async_trait` needs.
+macro_rules! retrying {
+    ($attempt:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match $attempt.await {
+                Err(StoreError::Unavailable(detail)) if attempt < ATTEMPTS => {
+                    tracing::warn!(attempt, detail, "transient PostgreSQL failure; retrying");
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Runs `$body` (which may use `?` and `.await`) in a transaction on a pooled
+/// connection bound to `$tx`, committing when it succeeds; retried while it
+/// fails transiently. An `Err`, or an early `return`, rolls back.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:block) => {
+        retrying!(async {
+            let mut client = $store.pool.get().await.map_err(pool_error)?;
+            let $tx = client.transaction().await.map_err(pg_error)?;
+            let value: StoreResult<_> = $body;
+            let value = value?;
+            $tx.commit().await.map_err(pg_error)?;
+            Ok(value)
+        })
+    };
+}
+
+/// Runs `$body` with a pooled connection bound to `$c`; retried while it
+/// fails transiently.
+macro_rules! reading {
+    ($store:expr, |$c:ident| $body:block) => {
+        retrying!(async {
+            let $c = $store.pool.get().await.map_err(pool_error)?;
+            let value: StoreResult<_> = $body;
+            value
+        })
+    };
+}
+
+fn pool_error(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => pg_error(e),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// Lost connections, serialisation failures, deadlocks and an overloaded
+/// server are transient; anything else is a fault.
+fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    let transient = e.is_closed()
+        || matches!(
+            e.code(),
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::TOO_MANY_CONNECTIONS
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        )
+        || e.code().is_none();
+    if transient {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+fn image_from_row(row: &Row) -> StoreResult<ImageRecord> {
+    let corrupt = |what: &str| StoreError::Internal(format!("corrupt {what} in images row"));
+    let visibility: String = row.get(3);
+    let tags: String = row.get(11);
+    let properties: String = row.get(12);
+    Ok(ImageRecord {
+        id: row.get(0),
+        name: row.get(1),
+        status: row.get(2),
+        visibility: Visibility::parse(&visibility).ok_or_else(|| corrupt("visibility"))?,
+        owner: row.get(4),
+        protected: row.get(5),
+        os_hidden: row.get(6),
+        disk_format: row.get(7),
+        container_format: row.get(8),
+        min_disk: row.get::<_, i64>(9) as u64,
+        min_ram: row.get::<_, i64>(10) as u64,
+        tags: serde_json::from_str(&tags).map_err(|_| corrupt("tags"))?,
+        properties: serde_json::from_str::<BTreeMap<String, String>>(&properties)
+            .map_err(|_| corrupt("properties"))?,
+        created_at: row.get(13),
+        updated_at: row.get(14),
+    })
+}
+
+fn member_from_row(row: &Row) -> StoreResult<MemberRecord> {
+    let status: String = row.get(2);
+    Ok(MemberRecord {
+        image_id: row.get(0),
+        member_id: row.get(1),
+        status: MemberStatus::parse(&status)
+            .ok_or_else(|| StoreError::Internal("corrupt member status".into()))?,
+        created_at: row.get(3),
+        updated_at: row.get(4),
+    })
+}
+
+const MEMBER_COLUMNS: &str = "image_id, member_id, status, created_at, updated_at";
+
+async fn select_member<C: GenericClient>(
+    c: &C,
+    image_id: &str,
+    member_id: &str,
+) -> StoreResult<Option<MemberRecord>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = $1 AND member_id = $2"
+    );
+    let st = c.prepare_cached(&sql).await.map_err(pg_error)?;
+    c.query_opt(&st, &[&image_id, &member_id])
+        .await
+        .map_err(pg_error)?
+        .as_ref()
+        .map(member_from_row)
+        .transpose()
+}
+
+/// Locks the image row for the rest of the transaction; `None` if absent.
+async fn lock_image<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<ImageRecord>> {
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1 FOR UPDATE"
+        ))
+        .await
+        .map_err(pg_error)?;
+    c.query_opt(&st, &[&id])
+        .await
+        .map_err(pg_error)?
+        .as_ref()
+        .map(image_from_row)
+        .transpose()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn get_image(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
+        reading!(self, |c| {
+            let st = c
+                .prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1"))
+                .await
+                .map_err(pg_error)?;
+            c.query_opt(&st, &[&id])
+                .await
+                .map_err(pg_error)?
+                .as_ref()
+                .map(image_from_row)
+                .transpose()
+        })
+    }
+
+    async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
+        let (sql, args) = list_images_sql(query, |n| format!("${n}"));
+        reading!(self, |c| {
+            let params: Vec<&(dyn ToSql + Sync)> = args
+                .iter()
+                .map(|a| match a {
+                    SqlArg::Text(t) => t as &(dyn ToSql + Sync),
+                    SqlArg::Int(i) => i as &(dyn ToSql + Sync),
+                })
+                .collect();
+            let st = c.prepare_cached(&sql).await.map_err(pg_error)?;
+            let rows = c.query(&st, &params).await.map_err(pg_error)?;
+            rows.iter().map(image_from_row).collect()
+        })
+    }
+
+    async fn create_image(&self, image: ImageRecord) -> StoreResult<()> {
+        let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
+        let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
+        let (min_disk, min_ram) = (image.min_disk as i64, image.min_ram as i64);
+        let sql = format!(
+            "INSERT INTO images ({IMAGE_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        in_transaction!(self, |tx| {
+            let st = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+            let result = tx
+                .execute(
+                    &st,
+                    &[
+                        &image.id,
+                        &image.name,
+                        &image.status,
+                        &image.visibility.as_str(),
+                        &image.owner,
+                        &image.protected,
+                        &image.os_hidden,
+                        &image.disk_format,
+                        &image.container_format,
+                        &min_disk,
+                        &min_ram,
+                        &tags,
+                        &props,
+                        &image.created_at,
+                        &image.updated_at,
+                    ],
+                )
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate),
+                Err(e) => Err(pg_error(e)),
+            }
+        })
+    }
+
+    async fn modify_image(
+        &self,
+        id: &str,
+        edit: ImageEdit,
+    ) -> StoreResult<Result<ImageRecord, Error>> {
+        // The edit is FnOnce; a retry after a transient failure needs it again,
+        // so it runs at most once and a retried attempt reports the failure.
+        let edit = std::sync::Mutex::new(Some(edit));
+        in_transaction!(self, |tx| {
+            let mut image = lock_image(&tx, id).await?.ok_or(StoreError::NotFound)?;
+            let Some(edit) = edit.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                return Err(StoreError::Unavailable("image edit interrupted".into()));
+            };
+            if let Err(e) = edit(&mut image) {
+                return Ok(Err(e));
+            }
+            let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
+            let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
+            let (min_disk, min_ram) = (image.min_disk as i64, image.min_ram as i64);
+            let st = tx
+                .prepare_cached(
+                    "UPDATE images SET name = $2, visibility = $3, owner = $4, protected = $5, \
+                     os_hidden = $6, disk_format = $7, container_format = $8, min_disk = $9, \
+                     min_ram = $10, tags = $11, properties = $12, updated_at = $13 WHERE id = $1",
+                )
+                .await
+                .map_err(pg_error)?;
+            tx.execute(
+                &st,
+                &[
+                    &image.id,
+                    &image.name,
+                    &image.visibility.as_str(),
+                    &image.owner,
+                    &image.protected,
+                    &image.os_hidden,
+                    &image.disk_format,
+                    &image.container_format,
+                    &min_disk,
+                    &min_ram,
+                    &tags,
+                    &props,
+                    &image.updated_at,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+            Ok(Ok(image))
+        })
+    }
+
+    async fn delete_image(&self, id: &str) -> StoreResult<()> {
+        in_transaction!(self, |tx| {
+            // Memberships go with the image (ON DELETE CASCADE).
+            let st = tx
+                .prepare_cached("DELETE FROM images WHERE id = $1")
+                .await
+                .map_err(pg_error)?;
+            match tx.execute(&st, &[&id]).await.map_err(pg_error)? {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    async fn get_member(
+        &self,
+        image_id: &str,
+        member_id: &str,
+    ) -> StoreResult<Option<MemberRecord>> {
+        reading!(self, |c| { select_member(&c, image_id, member_id).await })
+    }
+
+    async fn list_members(&self, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
+        reading!(self, |c| {
+            let sql = format!(
+                "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = $1 ORDER BY seq"
+            );
+            let st = c.prepare_cached(&sql).await.map_err(pg_error)?;
+            c.query(&st, &[&image_id])
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .map(member_from_row)
+                .collect()
+        })
+    }
+
+    async fn add_member(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        quota: Option<u64>,
+        now: i64,
+    ) -> StoreResult<MemberRecord> {
+        in_transaction!(self, |tx| {
+            // The image row lock serialises adds to this image across replicas:
+            // the count below cannot go stale before the insert.
+            if lock_image(&tx, image_id).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(max) = quota {
+                let st = tx
+                    .prepare_cached("SELECT COUNT(*) FROM image_members WHERE image_id = $1")
+                    .await
+                    .map_err(pg_error)?;
+                let count: i64 = tx
+                    .query_one(&st, &[&image_id])
+                    .await
+                    .map_err(pg_error)?
+                    .get(0);
+                if count as u64 + 1 > max {
+                    return Err(StoreError::QuotaExceeded {
+                        attempted: count as u64 + 1,
+                        max,
+                    });
+                }
+            }
+            if select_member(&tx, image_id, member_id).await?.is_some() {
+                return Err(StoreError::Duplicate);
+            }
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) \
+                     VALUES ($1, $2, 'pending', $3, $3)",
+                )
+                .await
+                .map_err(pg_error)?;
+            match tx.execute(&st, &[&image_id, &member_id, &now]).await {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate),
+                Err(e) => return Err(pg_error(e)),
+            }
+            Ok(MemberRecord {
+                image_id: image_id.to_owned(),
+                member_id: member_id.to_owned(),
+                status: MemberStatus::Pending,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+    }
+
+    async fn update_member(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        status: MemberStatus,
+        now: i64,
+    ) -> StoreResult<MemberRecord> {
+        in_transaction!(self, |tx| {
+            // One statement: concurrent updates serialise on the row, and
+            // `updated_at` moves only when the status changes.
+            let sql = format!(
+                "UPDATE image_members SET updated_at = CASE WHEN status = $3 THEN updated_at ELSE $4 END, \
+                 status = $3 WHERE image_id = $1 AND member_id = $2 RETURNING {MEMBER_COLUMNS}"
+            );
+            let st = tx.prepare_cached(&sql).await.map_err(pg_error)?;
+            let row = tx
+                .query_opt(&st, &[&image_id, &member_id, &status.as_str(), &now])
+                .await
+                .map_err(pg_error)?
+                .ok_or(StoreError::NotFound)?;
+            member_from_row(&row)
+        })
+    }
+
+    async fn delete_member(&self, image_id: &str, member_id: &str) -> StoreResult<()> {
+        in_transaction!(self, |tx| {
+            let st = tx
+                .prepare_cached("DELETE FROM image_members WHERE image_id = $1 AND member_id = $2")
+                .await
+                .map_err(pg_error)?;
+            match tx
+                .execute(&st, &[&image_id, &member_id])
+                .await
+                .map_err(pg_error)?
+            {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    async fn shutdown(&self) {
+        self.pool.close();
+    }
+}
