@@ -1,77 +1,22 @@
-//! Crash safety: an acknowledged write survives SIGKILL. Runs the real binary,
-//! keeps adding members from several connections, kills the process with
-//! SIGKILL mid-load, restarts it on the same data dir and checks that every
-//! member that got a 200 is there. Raw HTTP: this package cannot use the
-//! generated client (it lives in the root package, which depends on this one).
+//! Crash safety: an acknowledged write survives SIGKILL, on both backends.
+//! Runs the real binary, keeps adding members from several connections, kills
+//! the process with SIGKILL mid-load, restarts it on the same store and checks
+//! that every member that got a 200 is there. Three rounds per backend.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const TOKEN: &str = "owner-token";
+use common::*;
 
-struct Running {
-    child: Child,
-    base: String,
-}
-
-fn spawn(dir: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imgshare-server"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--member-quota",
-            "-1",
-            "--log-level",
-            "info,imgshare::access=off",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--tokens")
-        .arg(dir.join("tokens.toml"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        if let Some(rest) = line.split("listening address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Running {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn acknowledged_adds_survive_sigkill() {
+async fn crash_rounds(backend: &str, database: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tokens.toml"),
-        format!("[[tokens]]\ntoken = \"{TOKEN}\"\nproject_id = \"owner\"\nuser_id = \"u\"\nroles = [\"member\"]\n"),
-    )
-    .unwrap();
+    write_tokens(dir.path());
     let http = reqwest::Client::new();
-
-    let mut server = spawn(dir.path());
-    let image: serde_json::Value = http
-        .post(format!("{}/v2/images", server.base))
-        .header("X-Auth-Token", TOKEN)
-        .json(&serde_json::json!({"name": "crash-test"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let image = image["id"].as_str().unwrap().to_owned();
+    let mut server = spawn(dir.path(), database.as_deref(), -1);
+    let image = create_image(&http, &server.base).await;
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     for round in 0..3 {
@@ -89,17 +34,9 @@ async fn acknowledged_adds_survive_sigkill() {
                 for i in 0.. {
                     let member = format!("r{round}-w{w}-{i}");
                     attempts += 1;
-                    let sent = http
-                        .post(format!("{base}/v2/images/{image}/members"))
-                        .header("X-Auth-Token", TOKEN)
-                        .json(&serde_json::json!({ "member": member }))
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(rsp) if rsp.status().as_u16() == 200 => {
-                            acked.lock().unwrap().push(member)
-                        }
-                        Ok(rsp) => panic!("unexpected status {}", rsp.status()),
+                    match add_member(&http, &base, &image, &member).await {
+                        Ok((200, _)) => acked.lock().unwrap().push(member),
+                        Ok((status, body)) => panic!("unexpected {status}: {body}"),
                         Err(_) => break, // the server is gone
                     }
                 }
@@ -107,36 +44,22 @@ async fn acknowledged_adds_survive_sigkill() {
             }));
         }
         tokio::time::sleep(Duration::from_millis(400)).await;
-        server.child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
-        server.child.wait().unwrap();
+        server.kill();
         let mut attempts = 0;
         for w in writers {
             attempts += w.await.unwrap();
         }
 
-        server = spawn(dir.path());
-        let listed: serde_json::Value = http
-            .get(format!("{}/v2/images/{image}/members", server.base))
-            .header("X-Auth-Token", TOKEN)
-            .send()
+        server = spawn(dir.path(), database.as_deref(), -1);
+        let found: HashSet<String> = members(&http, &server.base, &image)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let found: std::collections::HashSet<&str> = listed["members"]
-            .as_array()
-            .unwrap()
             .iter()
-            .map(|m| m["member_id"].as_str().unwrap())
+            .map(|m| m["member_id"].as_str().unwrap().to_owned())
             .collect();
         let acked = acked.lock().unwrap();
-        let missing: Vec<_> = acked
-            .iter()
-            .filter(|m| !found.contains(m.as_str()))
-            .collect();
+        let missing: Vec<_> = acked.iter().filter(|m| !found.contains(*m)).collect();
         println!(
-            "round {round}: {attempts} attempts, {} acknowledged this round, {} rows found after restart, {} acknowledged rows missing",
+            "{backend} round {round}: {attempts} attempts, {} acknowledged, {} rows found after restart, {} acknowledged rows missing",
             acked.len() - before,
             found.len(),
             missing.len()
@@ -147,6 +70,16 @@ async fn acknowledged_adds_survive_sigkill() {
         );
         assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     }
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_adds_survive_sigkill_sqlite() {
+    crash_rounds("sqlite", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_adds_survive_sigkill_postgres() {
+    if let Some(url) = postgres_url("kill9").await {
+        crash_rounds("postgres", Some(url)).await;
+    }
 }

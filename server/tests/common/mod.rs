@@ -1,0 +1,166 @@
+//! Shared by the process-level tests: run the real `imgshare-server` binary
+//! and talk to it over raw HTTP (the generated client lives in the root
+//! package, which depends on this one).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub const TOKEN: &str = "owner-token";
+pub const MEMBER_TOKEN: &str = "member-token";
+
+pub struct Running {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Running {
+    /// SIGKILL (std's `kill` on Unix) and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn write_tokens(dir: &Path) {
+    std::fs::write(
+        dir.join("tokens.toml"),
+        format!(
+            "[[tokens]]\ntoken = \"{TOKEN}\"\nproject_id = \"owner\"\nuser_id = \"u\"\nroles = [\"member\"]\n\n\
+             [[tokens]]\ntoken = \"{MEMBER_TOKEN}\"\nproject_id = \"consumer\"\nuser_id = \"c\"\nroles = [\"member\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Starts the binary on a free port with its data (and tokens) in `dir`,
+/// on PostgreSQL when `database` is given.
+pub fn spawn(dir: &Path, database: Option<&str>, quota: i64) -> Running {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imgshare-server"));
+    cmd.args([
+        "--bind",
+        "127.0.0.1:0",
+        "--log-level",
+        "warn,imgshare_server=info",
+    ])
+    .arg("--member-quota")
+    .arg(quota.to_string())
+    .arg("--data-dir")
+    .arg(dir)
+    .arg("--tokens")
+    .arg(dir.join("tokens.toml"))
+    .stderr(Stdio::piped());
+    if let Some(url) = database {
+        cmd.arg("--database")
+            .arg(url)
+            .args(["--database-connections", "8"]);
+    }
+    let mut child = cmd.spawn().expect("server binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = match lines.next() {
+            Some(Ok(l)) => l,
+            _ => panic!("server exited before listening"),
+        };
+        if let Some(rest) = line.split("listening address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Running {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+/// The PostgreSQL URL for these tests: a fresh schema in
+/// `IMGSHARE_TEST_POSTGRES_URL`. `None` (said loudly) when the variable is
+/// not set; under CI (`CI` set) a missing variable fails the test.
+pub async fn postgres_url(test: &str) -> Option<String> {
+    let Ok(base) = std::env::var("IMGSHARE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must test PostgreSQL: IMGSHARE_TEST_POSTGRES_URL is missing"
+        );
+        eprintln!("\n!!! {test}: PostgreSQL part SKIPPED (set IMGSHARE_TEST_POSTGRES_URL) !!!\n");
+        return None;
+    };
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {base}: {e}"));
+    tokio::spawn(conn);
+    let schema = format!("t_{}", uuid_like());
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+fn uuid_like() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A direct connection to the same schema, for checks on the rows themselves.
+pub async fn sql(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+pub async fn create_image(http: &reqwest::Client, base: &str) -> String {
+    let image: serde_json::Value = http
+        .post(format!("{base}/v2/images"))
+        .header("X-Auth-Token", TOKEN)
+        .json(&serde_json::json!({"name": "test"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    image["id"].as_str().expect("image created").to_owned()
+}
+
+pub async fn add_member(
+    http: &reqwest::Client,
+    base: &str,
+    image: &str,
+    member: &str,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let rsp = http
+        .post(format!("{base}/v2/images/{image}/members"))
+        .header("X-Auth-Token", TOKEN)
+        .json(&serde_json::json!({ "member": member }))
+        .send()
+        .await?;
+    let status = rsp.status().as_u16();
+    Ok((status, rsp.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
+pub async fn members(http: &reqwest::Client, base: &str, image: &str) -> Vec<serde_json::Value> {
+    let listed: serde_json::Value = http
+        .get(format!("{base}/v2/images/{image}/members"))
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    listed["members"].as_array().cloned().unwrap_or_default()
+}
