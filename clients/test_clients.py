@@ -1,0 +1,741 @@
+#!/usr/bin/env python3
+"""Drives the real OpenStack clients against a running imgshare server (issue 3).
+
+Every image-member flow runs through each of the three clients:
+
+* ``glance``    - the CLI of python-glanceclient (tables parsed);
+* ``sdk``       - openstacksdk's Python API (``conn.image.*``);
+* ``openstack`` - the python-openstackclient CLI (``-f json`` parsed).
+
+Each flow: create an image, the member's image list before sharing, add two
+members, duplicate add (409), non-owner add (403), stranger (404), list
+(owner sees all, a member only itself), get, accept / reject / pending again
+with the member's image list after each, invalid status (client-side or 400),
+owner may not set the status (403), remove member, remove again. Then the
+schema and discovery checks. The checks assert on what the clients print and
+on their exit codes (or, for the SDK, on returned objects and exception types).
+
+Run by ``clients/run.sh``, which starts the server and sets:
+
+    IMGSHARE_URL         root URL of the server, e.g. http://127.0.0.1:40309
+    IMGSHARE_SERVER_LOG  the server's stderr (access log), for wire-level checks
+    IMGSHARE_TOKEN_A/_B/_C  tokens of project-a (owner), project-b (member),
+                         project-c (stranger); all roles member+reader
+
+It must run with the virtualenv's python: the ``glance`` and ``openstack``
+executables are taken from the directory of ``sys.executable``. It starts the
+Keystone stand-in (``keystone_standin.py``) itself. Output: one line per check,
+then ``N passed, N failed``; exit status 1 if any check failed.
+"""
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.path.dirname(sys.executable)
+URL = os.environ["IMGSHARE_URL"].rstrip("/")
+SERVER_LOG = os.environ.get("IMGSHARE_SERVER_LOG")
+TOK = {
+    "project-a": os.environ["IMGSHARE_TOKEN_A"],
+    "project-b": os.environ["IMGSHARE_TOKEN_B"],
+    "project-c": os.environ["IMGSHARE_TOKEN_C"],
+}
+OWNER, MEMBER, STRANGER = "project-a", "project-b", "project-c"
+# A second member with no token: Glance does not check that a member project
+# exists, so the owner can share with any project id. It makes "the owner
+# sees all, a member sees only itself" observable.
+OTHER = "project-d"
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+CLI_TIMEOUT = 120
+
+# HOME for every CLI call: a fresh directory, so glanceclient's schema cache
+# (~/.glanceclient/image_schema.json) starts empty and clouds.yaml is ours.
+HOME = tempfile.mkdtemp(prefix="imgshare-clients-home-")
+
+
+# ----------------------------------------------------------------- reporting
+
+PASSED = []
+FAILED = []
+
+
+def check(name, ok, detail=""):
+    if ok:
+        PASSED.append(name)
+        print(f"ok   {name}", flush=True)
+    else:
+        FAILED.append(name)
+        print(f"FAIL {name}" + (f"\n     {detail}" if detail else ""), flush=True)
+    return ok
+
+
+def short(text, limit=600):
+    text = (text or "").strip().replace("\n", "\n     ")
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+# ------------------------------------------------------------- running CLIs
+
+
+class Run:
+    def __init__(self, argv, rc, out, err):
+        self.argv, self.rc, self.out, self.err = argv, rc, out, err
+
+    def __str__(self):
+        """The whole run: command (executable's directory left out), rc, output."""
+        return (
+            f"$ {os.path.basename(self.argv[0])} {' '.join(self.argv[1:])}\n"
+            f"rc={self.rc}\nstdout: {self.out.strip()}\nstderr: {self.err.strip()}"
+        )
+
+
+def cli_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update({"HOME": HOME, "PYTHONWARNINGS": "ignore", "LC_ALL": "C.UTF-8"})
+    env.update(extra or {})
+    return env
+
+
+def run_cli(argv, extra_env=None, stdin_data=None):
+    """Runs a CLI. stdin is a pseudo-terminal, as for a user at a shell: both
+    `glance image-create` and `openstack image create` upload whatever is on
+    stdin when it is not a TTY (a pipe, /dev/null), which is not the flow
+    under test. stdin_data (bytes) pipes data in instead."""
+    if stdin_data is None:
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run(
+                argv, stdin=slave, capture_output=True, text=True,
+                env=cli_env(extra_env), timeout=CLI_TIMEOUT,
+            )
+        finally:
+            os.close(master)
+            os.close(slave)
+    else:
+        p = subprocess.run(
+            argv, input=stdin_data, capture_output=True,
+            env=cli_env(extra_env), timeout=CLI_TIMEOUT,
+        )
+        p.stdout, p.stderr = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    return Run(argv, p.returncode, p.stdout, p.stderr)
+
+
+def parse_table(text):
+    """prettytable output (`+---+` rules, `| a | b |` rows) -> list of rows."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("|") and line.endswith("|"):
+            rows.append([c.strip() for c in line[1:-1].split("|")])
+    return rows
+
+
+def table_dicts(text):
+    rows = parse_table(text)
+    if not rows:
+        return []
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
+def property_table(text):
+    """`| Property | Value |` table -> dict."""
+    rows = parse_table(text)
+    return {r[0]: r[1] for r in rows[1:] if len(r) >= 2}
+
+
+# ------------------------------------------------------------------ outcome
+
+
+class Outcome:
+    """What a client call came to. kind: ok | conflict | forbidden |
+    notfound | badrequest | client-rejected | error. data: parsed output."""
+
+    def __init__(self, kind, data=None, text=""):
+        self.kind, self.data, self.text = kind, data, text
+
+    def __repr__(self):
+        return f"<{self.kind}: data={self.data!r} text={short(self.text, 2000)}>"
+
+
+# ------------------------------------------------------------ glance (CLI)
+
+
+class Glance:
+    name = "glance"
+
+    def __init__(self, version_flag=False):
+        self.version_flag = version_flag
+
+    def _run(self, who, *args):
+        argv = [os.path.join(BIN, "glance"), "--os-image-url", URL, "--os-auth-token", TOK[who]]
+        if self.version_flag:
+            argv += ["--os-image-api-version", "2"]
+        return run_cli(argv + list(args))
+
+    @staticmethod
+    def _outcome(r, data=None):
+        if r.rc == 0:
+            return Outcome("ok", data, str(r))
+        if r.rc == 2:
+            return Outcome("client-rejected", None, str(r))
+        # glanceclient prints "HTTP <message>" for our nested-JSON errors
+        # (the status is not printed), so the kind is read from Glance's
+        # wording; the flows also check the message itself.
+        e = r.err
+        if "is duplicated" in e:
+            kind = "conflict"
+        elif "not authorized" in e or "Forbidden" in e or "Not allowed" in e:
+            kind = "forbidden"
+        elif "not found" in e.lower():
+            kind = "notfound"
+        elif "Incorrect request" in e or "Bad Request" in e:
+            kind = "badrequest"
+        else:
+            kind = "error"
+        return Outcome(kind, None, str(r))
+
+    def create_image(self, who, name):
+        r = self._run(who, "image-create", "--name", name, "--disk-format", "raw",
+                      "--container-format", "bare", "--visibility", "shared")
+        return self._outcome(r, property_table(r.out) if r.rc == 0 else None)
+
+    def image_ids(self, who):
+        r = self._run(who, "image-list")
+        return self._outcome(r, {row["ID"] for row in table_dicts(r.out)} if r.rc == 0 else None)
+
+    @staticmethod
+    def _member_rows(text):
+        return [{"image_id": d.get("Image ID"), "member_id": d.get("Member ID"),
+                 "status": d.get("Status")} for d in table_dicts(text)]
+
+    def add_member(self, who, image, member):
+        r = self._run(who, "member-create", image, member)
+        rows = self._member_rows(r.out) if r.rc == 0 else None
+        return self._outcome(r, rows[0] if rows else None)
+
+    def list_members(self, who, image):
+        r = self._run(who, "member-list", "--image-id", image)
+        return self._outcome(r, self._member_rows(r.out) if r.rc == 0 else None)
+
+    def get_member(self, who, image, member):
+        r = self._run(who, "member-get", image, member)
+        return self._outcome(r, property_table(r.out) if r.rc == 0 else None)
+
+    def update_member(self, who, image, member, status):
+        r = self._run(who, "member-update", image, member, status)
+        rows = self._member_rows(r.out) if r.rc == 0 else None
+        return self._outcome(r, rows[0] if rows else None)
+
+    def remove_member(self, who, image, member):
+        r = self._run(who, "member-delete", image, member)
+        return self._outcome(r, r.out)
+
+
+# ------------------------------------------------------ openstacksdk (API)
+
+
+class Sdk:
+    """The owner connects with config (a) of clients.md §1.2 (versioned
+    endpoint in the admin_token plugin); the member and the stranger through
+    clouds.yaml, config (b) (image_endpoint_override to the unversioned root,
+    discovery GET /)."""
+
+    name = "sdk"
+
+    def __init__(self):
+        import openstack  # noqa: the venv's
+
+        self.openstack = openstack
+        self.exc = openstack.exceptions
+        self.conns = {
+            OWNER: openstack.connection.Connection(
+                auth_type="admin_token",
+                auth={"endpoint": URL + "/v2", "token": TOK[OWNER]},
+            ),
+            MEMBER: openstack.connect(cloud="imgshare-b"),
+            STRANGER: openstack.connect(cloud="imgshare-c"),
+        }
+
+    def _call(self, fn):
+        try:
+            return Outcome("ok", fn())
+        except self.exc.ConflictException as e:
+            return Outcome("conflict", None, f"{type(e).__name__}: {e}")
+        except self.exc.ForbiddenException as e:
+            return Outcome("forbidden", None, f"{type(e).__name__}: {e}")
+        except self.exc.NotFoundException as e:
+            return Outcome("notfound", None, f"{type(e).__name__}: {e}")
+        except self.exc.BadRequestException as e:
+            return Outcome("badrequest", None, f"{type(e).__name__}: {e}")
+        except Exception as e:  # noqa: anything else is a failure to report
+            return Outcome("error", None, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+
+    @staticmethod
+    def _m(m, image=None):
+        return {"member_id": m.member_id, "status": m.status,
+                "image_id": getattr(m, "image_id", None) or image,
+                "created_at": m.created_at, "updated_at": m.updated_at}
+
+    def create_image(self, who, name):
+        def f():
+            img = self.conns[who].image.create_image(
+                name=name, disk_format="raw", container_format="bare",
+                visibility="shared", allow_duplicates=True)
+            return {"id": img.id, "owner": img.owner, "visibility": img.visibility,
+                    "status": img.status}
+        return self._call(f)
+
+    def image_ids(self, who):
+        return self._call(lambda: {i.id for i in self.conns[who].image.images()})
+
+    def add_member(self, who, image, member):
+        return self._call(lambda: self._m(self.conns[who].image.add_member(image, member=member), image))
+
+    def list_members(self, who, image):
+        return self._call(lambda: [self._m(m, image) for m in self.conns[who].image.members(image)])
+
+    def get_member(self, who, image, member):
+        return self._call(lambda: self._m(self.conns[who].image.get_member(member, image), image))
+
+    def update_member(self, who, image, member, status):
+        return self._call(lambda: self._m(
+            self.conns[who].image.update_member(member, image, status=status), image))
+
+    def remove_member(self, who, image, member):
+        return self._call(lambda: self.conns[who].image.remove_member(
+            member, image, ignore_missing=False))
+
+
+# --------------------------------------------------------- openstack (CLI)
+
+
+class Osc:
+    """The owner's commands use the flags of clients.md §1.3 with
+    OS_IMAGE_ENDPOINT_OVERRIDE; the member's and the stranger's use
+    --os-cloud with the clouds.yaml entries (image_endpoint_override there)."""
+
+    name = "openstack"
+
+    def __init__(self, keystone):
+        self.keystone = keystone
+
+    def _run(self, who, *args, stdin_data=None):
+        exe = os.path.join(BIN, "openstack")
+        if who == OWNER:
+            argv = [exe, "--os-auth-type", "admin_token", "--os-endpoint", self.keystone,
+                    "--os-token", TOK[who]]
+            env = {"OS_IMAGE_ENDPOINT_OVERRIDE": URL}
+        else:
+            argv, env = [exe, "--os-cloud", "imgshare-" + who[-1]], {}
+        return run_cli(argv + list(args), env, stdin_data)
+
+    @staticmethod
+    def _outcome(r, data=None):
+        if r.rc == 0:
+            return Outcome("ok", data, str(r))
+        if r.rc == 2:
+            return Outcome("client-rejected", None, str(r))
+        e = r.err
+        if "ConflictException: 409" in e:
+            kind = "conflict"
+        elif "ForbiddenException: 403" in e:
+            kind = "forbidden"
+        # OSC looks the image up first (GET /v2/images/{id}); a 404 there
+        # ends as "No Image found for <id>".
+        # A 404 on a member shows as "No Member found for None: ... <message>".
+        elif ("NotFoundException: 404" in e or "No Image found for" in e
+              or "No Member found for" in e):
+            kind = "notfound"
+        elif "BadRequestException: 400" in e:
+            kind = "badrequest"
+        else:
+            kind = "error"
+        return Outcome(kind, None, str(r))
+
+    def _json(self, r):
+        if r.rc != 0:
+            return None
+        try:
+            return json.loads(r.out)
+        except ValueError:
+            return "unparseable: " + r.out
+
+    def create_image(self, who, name):
+        r = self._run(who, "image", "create", "--disk-format", "raw", "--container-format",
+                      "bare", "--shared", name, "-f", "json")
+        return self._outcome(r, self._json(r))
+
+    def image_ids(self, who):
+        r = self._run(who, "image", "list", "-f", "json")
+        d = self._json(r)
+        return self._outcome(r, {i["ID"] for i in d} if isinstance(d, list) else d)
+
+    @staticmethod
+    def _row(d):
+        return {"image_id": d.get("Image ID"), "member_id": d.get("Member ID"),
+                "status": d.get("Status")}
+
+    def add_member(self, who, image, member):
+        r = self._run(who, "image", "add", "project", image, member, "-f", "json")
+        return self._outcome(r, self._json(r))
+
+    def list_members(self, who, image):
+        r = self._run(who, "image", "member", "list", image, "-f", "json")
+        d = self._json(r)
+        return self._outcome(r, [self._row(x) for x in d] if isinstance(d, list) else d)
+
+    def get_member(self, who, image, member):
+        r = self._run(who, "image", "member", "get", image, member, "-f", "json")
+        return self._outcome(r, self._json(r))
+
+    def update_member(self, who, image, member, status):
+        # --accept/--reject/--pending are the only ways OSC has; anything else
+        # is refused by argparse (rc 2). --project is needed under admin_token
+        # (clients.md §1.3). It prints nothing; the flows read the result back.
+        flag = {"accepted": "--accept", "rejected": "--reject", "pending": "--pending"}.get(
+            status, "--" + status)
+        r = self._run(who, "image", "set", flag, "--project", member, image)
+        return self._outcome(r, r.out)
+
+    def remove_member(self, who, image, member):
+        r = self._run(who, "image", "remove", "project", image, member)
+        return self._outcome(r, r.out)
+
+
+# ------------------------------------------------------------------- flows
+
+
+def expect(name, outcome, kind, contains=()):
+    ok = outcome.kind == kind and all(c in outcome.text for c in contains)
+    want = kind + (f" with {list(contains)}" if contains else "")
+    return check(name, ok, f"expected {want}; got {outcome!r}")
+
+
+def member_flow(c):
+    """The whole member life cycle through client c."""
+    p = f"[{c.name}]"
+    name = f"{c.name}-shared-{int(time.time() * 1000) % 100000}"
+
+    o = c.create_image(OWNER, name)
+    img = (o.data or {}).get("id") if isinstance(o.data, dict) else None
+    if not check(f"{p} owner creates a shared image", o.kind == "ok" and img and UUID_RE.match(img)
+                 and o.data.get("owner") == OWNER and o.data.get("visibility") == "shared",
+                 repr(o)):
+        return
+
+    o = c.image_ids(MEMBER)
+    check(f"{p} member's image list before sharing: image absent",
+          o.kind == "ok" and isinstance(o.data, set) and img not in o.data, repr(o))
+
+    o = c.add_member(OWNER, img, MEMBER)
+    d = o.data if isinstance(o.data, dict) else {}
+    check(f"{p} add member {MEMBER}: pending",
+          o.kind == "ok" and d.get("member_id") == MEMBER and d.get("status") == "pending"
+          and d.get("image_id") in (img, None), repr(o))
+    if c.name != "glance":  # glance's member-create prints only the 3-column table
+        check(f"{p} add member: created_at/updated_at are Glance-style timestamps",
+              all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", str(d.get(k)))
+                  for k in ("created_at", "updated_at")), repr(o))
+
+    o = c.add_member(OWNER, img, OTHER)
+    check(f"{p} add member {OTHER}: pending", o.kind == "ok"
+          and isinstance(o.data, dict) and o.data.get("status") == "pending", repr(o))
+
+    expect(f"{p} duplicate add: 409 conflict", c.add_member(OWNER, img, MEMBER), "conflict",
+           [f"Member {MEMBER} is duplicated for image {img}"])
+    expect(f"{p} non-owner (member) adds a member: 403", c.add_member(MEMBER, img, STRANGER),
+           "forbidden", ["not authorized to complete add_member action"])
+    stranger_msg = ["No Image found for"] if c.name == "openstack" else [f"Image {img} not found"]
+    expect(f"{p} stranger lists members: 404", c.list_members(STRANGER, img), "notfound",
+           stranger_msg)
+    expect(f"{p} stranger gets a member: 404", c.get_member(STRANGER, img, MEMBER), "notfound",
+           stranger_msg)
+    expect(f"{p} stranger adds a member: 404", c.add_member(STRANGER, img, STRANGER), "notfound",
+           stranger_msg)
+
+    def statuses(who):
+        o = c.list_members(who, img)
+        if o.kind != "ok" or not isinstance(o.data, list):
+            return o, None
+        return o, {m["member_id"]: m["status"] for m in o.data if m.get("image_id") in (img, None)
+                   } if all(m.get("image_id") in (img, None) for m in o.data) else "wrong image_id"
+
+    o, s = statuses(OWNER)
+    check(f"{p} owner lists members: sees all", s == {MEMBER: "pending", OTHER: "pending"},
+          f"got {s!r} from {o!r}")
+    o, s = statuses(MEMBER)
+    check(f"{p} member lists members: sees only itself", s == {MEMBER: "pending"},
+          f"got {s!r} from {o!r}")
+
+    for who in (OWNER, MEMBER):
+        o = c.get_member(who, img, MEMBER)
+        d = o.data if isinstance(o.data, dict) else {}
+        check(f"{p} {who} gets member {MEMBER}: pending", o.kind == "ok"
+              and d.get("member_id") == MEMBER and d.get("status") == "pending"
+              and d.get("image_id") in (img, None), repr(o))
+
+    o = c.image_ids(MEMBER)
+    check(f"{p} member's image list while pending: image absent",
+          o.kind == "ok" and isinstance(o.data, set) and img not in o.data, repr(o))
+
+    def transition(status, listed):
+        o = c.update_member(MEMBER, img, MEMBER, status)
+        ok = o.kind == "ok"
+        if ok and isinstance(o.data, dict) and o.data:  # glance and sdk echo the member
+            ok = o.data.get("status") == status and o.data.get("member_id") == MEMBER
+        check(f"{p} member sets status {status}", ok, repr(o))
+        o2 = c.get_member(OWNER, img, MEMBER)
+        check(f"{p} owner sees {MEMBER} {status}", o2.kind == "ok"
+              and isinstance(o2.data, dict) and o2.data.get("status") == status, repr(o2))
+        o3 = c.image_ids(MEMBER)
+        where = "present" if listed else "absent"
+        check(f"{p} member's image list after {status}: image {where}",
+              o3.kind == "ok" and isinstance(o3.data, set) and (img in o3.data) == listed,
+              repr(o3))
+
+    transition("accepted", True)
+    transition("rejected", False)
+    transition("pending", False)
+
+    o = c.update_member(MEMBER, img, MEMBER, "bogus")
+    if c.name == "sdk":
+        expect(f"{p} invalid status: 400", o, "badrequest",
+               ['Status must be "pending", "accepted" or "rejected"'])
+    else:
+        expect(f"{p} invalid status: refused client-side (rc 2)", o, "client-rejected",
+               ["invalid choice" if c.name == "glance" else "unrecognized arguments"])
+    o = c.get_member(MEMBER, img, MEMBER)
+    check(f"{p} status unchanged after the invalid update", o.kind == "ok"
+          and isinstance(o.data, dict) and o.data.get("status") == "pending", repr(o))
+
+    expect(f"{p} owner sets a member's status: 403", c.update_member(OWNER, img, MEMBER, "accepted"),
+           "forbidden", ["not authorized to complete modify_member action"])
+
+    transition("accepted", True)
+    expect(f"{p} member removes itself: 403", c.remove_member(MEMBER, img, MEMBER), "forbidden",
+           ["not authorized to complete delete_member action"])
+    o = c.remove_member(OWNER, img, MEMBER)
+    check(f"{p} owner removes member {MEMBER}", o.kind == "ok", repr(o))
+    o, s = statuses(OWNER)
+    check(f"{p} owner's list after removal: only {OTHER}", s == {OTHER: "pending"},
+          f"got {s!r} from {o!r}")
+    expect(f"{p} get removed member: 404", c.get_member(OWNER, img, MEMBER), "notfound",
+           [f"{MEMBER} not found in the member list of the image {img}"])
+    o = c.image_ids(MEMBER)
+    check(f"{p} member's image list after removal: image absent",
+          o.kind == "ok" and isinstance(o.data, set) and img not in o.data, repr(o))
+    o = c.remove_member(OWNER, img, MEMBER)
+    if c.name == "openstack":
+        # OSC calls remove_member with ignore_missing=True (clients.md §1.3)
+        check(f"{p} remove a missing member: rc 0 (OSC ignores 404)", o.kind == "ok", repr(o))
+    else:
+        expect(f"{p} remove a missing member: 404", o, "notfound",
+               [f"{MEMBER} not found in the member list of the image {img}"])
+    return img
+
+
+# ------------------------------------------------------------ other checks
+
+
+def server_requests():
+    """(method, path, status) of every access-log line so far."""
+    if not SERVER_LOG or not os.path.exists(SERVER_LOG):
+        return []
+    out = []
+    pat = re.compile(r"imgshare::access:.*method=(\S+) path=(\S+) status=(\d+)")
+    with open(SERVER_LOG, errors="replace") as f:
+        for line in f:
+            m = pat.search(line)
+            if m:
+                out.append((m.group(1), m.group(2), int(m.group(3))))
+    return out
+
+
+def glance_checks(keystone):
+    cache = os.path.join(HOME, ".glanceclient", "image_schema.json")
+    check("[glance] schema cache is empty before the first call (fresh HOME)",
+          not os.path.exists(cache), cache)
+    g = Glance()
+    r = g._run(OWNER, "image-list")
+    check("[glance] image-list (GET /versions, schema fetch) exits 0", r.rc == 0, str(r))
+    check("[glance] did not fall back to v1", "v1" not in r.err.lower(), str(r))
+    try:
+        with open(cache) as f:
+            schema = json.load(f)
+        ok = schema.get("name") == "image" and "id" in schema.get("properties", {})
+    except Exception as e:  # noqa
+        ok, schema = False, e
+    check("[glance] fetched and cached /v2/schemas/image itself", ok, repr(schema)[:300])
+    reqs = server_requests()
+    seen = {(m, pth, s) for m, pth, s in reqs}
+    check("[glance] server answered GET /versions 200", ("GET", "/versions", 200) in seen)
+    check("[glance] server answered GET /v2/schemas/image 200",
+          ("GET", "/v2/schemas/image", 200) in seen)
+    return g
+
+
+def glance_after_flow_checks():
+    reqs = server_requests()
+    seen = {(m, pth, s) for m, pth, s in reqs}
+    check("[glance] member calls fetched GET /v2/schemas/member 200 (warlock validation)",
+          ("GET", "/v2/schemas/member", 200) in seen)
+    check("[glance] no request ever went to /v1",
+          not any(pth.startswith("/v1") for _, pth, _ in reqs),
+          [x for x in reqs if x[1].startswith("/v1")])
+    # --os-image-api-version 2 skips GET /versions (clients.md §1.1)
+    g2 = Glance(version_flag=True)
+    o = g2.create_image(OWNER, "glance-v2-flag")
+    img = (o.data or {}).get("id")
+    check("[glance --os-image-api-version 2] image-create", o.kind == "ok" and img, repr(o))
+    if img:
+        o = g2.add_member(OWNER, img, MEMBER)
+        check("[glance --os-image-api-version 2] member-create: pending",
+              o.kind == "ok" and (o.data or {}).get("status") == "pending", repr(o))
+        o = g2.list_members(MEMBER, img)
+        check("[glance --os-image-api-version 2] member-list as member",
+              o.kind == "ok" and [m["member_id"] for m in o.data or []] == [MEMBER], repr(o))
+    # Image data on stdin (a pipe): glance uploads it with PUT /v2/images/{id}/file,
+    # which imgshare does not serve. The command must fail, but readably
+    # (an error message, not glanceclient's "'str' object has no attribute 'get'"
+    # crash on a flat JSON error body, clients.md §1.1).
+    argv = [os.path.join(BIN, "glance"), "--os-image-url", URL, "--os-auth-token", TOK[OWNER],
+            "image-create", "--name", "glance-stdin", "--disk-format", "raw",
+            "--container-format", "bare"]
+    r = run_cli(argv, stdin_data=b"not really an image\n")
+    check("[glance] image-create with data on stdin fails readably (no flat-JSON crash)",
+          r.rc == 1 and "object has no attribute" not in r.err and r.err.strip().startswith("HTTP"),
+          str(r))
+
+
+def sdk_checks(sdk):
+    conn = sdk.conns[OWNER]
+    for fn, name in (("get_image_schema", "image"), ("get_images_schema", "images"),
+                     ("get_member_schema", "member"), ("get_members_schema", "members")):
+        o = sdk._call(lambda: getattr(conn.image, fn)())
+        props = getattr(o.data, "properties", None) or {}
+        check(f"[sdk] {fn}(): schema {name!r}", o.kind == "ok"
+              and (getattr(o.data, "name", None) or name) == name and props, repr(o)[:300])
+    # The member schema as the server serves it validates our member objects
+    # (what glanceclient's warlock enforces): checked here with jsonschema.
+    try:
+        import jsonschema
+        import requests
+
+        h = {"X-Auth-Token": TOK[OWNER]}
+        schema = requests.get(URL + "/v2/schemas/member", headers=h, timeout=10).json()
+        imgs = requests.get(URL + "/v2/images", headers=h, timeout=10).json()["images"]
+        n = 0
+        for im in imgs:
+            ms = requests.get(f"{URL}/v2/images/{im['id']}/members", headers=h, timeout=10).json()
+            for m in ms.get("members", []):
+                jsonschema.validate(m, schema)
+                n += 1
+        check(f"[sdk] all {n} member objects validate against /v2/schemas/member", n > 0)
+    except Exception as e:  # noqa
+        check("[sdk] member objects validate against /v2/schemas/member", False, repr(e))
+    # discovery (config b) happened: GET / without a token, answered 200/300
+    seen = {(m, pth, s) for m, pth, s in server_requests()}
+    check("[sdk] version discovery GET / answered (clouds.yaml config)",
+          ("GET", "/", 200) in seen or ("GET", "/", 300) in seen)
+    # OS_IMAGE_ENDPOINT_OVERRIDE, the env-var form of config (b)
+    import openstack
+
+    # (openstack.connect reads the environment; Connection(...) does not).
+    os.environ["OS_IMAGE_ENDPOINT_OVERRIDE"] = URL
+    try:
+        c = openstack.connect(
+            auth_type="admin_token", auth={"endpoint": "http://127.0.0.1:9", "token": TOK[MEMBER]})
+        ids = {i.id for i in c.image.images(member_status="all")}
+        owner_ids = {i.id for i in conn.image.images(owner=OWNER)}
+        check("[sdk] OS_IMAGE_ENDPOINT_OVERRIDE form: member lists its images",
+              bool(ids) and ids <= owner_ids, f"member sees {ids}, owner's are {owner_ids}")
+    except Exception as e:  # noqa
+        check("[sdk] OS_IMAGE_ENDPOINT_OVERRIDE form: member lists its images", False, repr(e))
+    finally:
+        del os.environ["OS_IMAGE_ENDPOINT_OVERRIDE"]
+
+
+def osc_checks(osc, keystone_log):
+    with open(keystone_log) as f:
+        lines = f.read().splitlines()
+    check("[openstack] project look-ups went to the Keystone stand-in and got 403",
+          any(re.match(r"GET /tenants/project-b -> 403", x) for x in lines)
+          and not any("-> 404" in x for x in lines), "\n".join(lines[:20]))
+    # the image lookup every OSC image command makes first
+    seen = {(m, pth, s) for m, pth, s in server_requests()}
+    check("[openstack] GET /v2/images/{id} served for OSC's image look-up",
+          any(m == "GET" and re.match(r"^/v2/images/[0-9a-f-]{36}$", pth) and s == 200
+              for m, pth, s in seen))
+
+
+# -------------------------------------------------------------------- main
+
+
+def start_keystone_standin(log):
+    p = subprocess.Popen([sys.executable, os.path.join(HERE, "keystone_standin.py"),
+                          "--log", log], stdout=subprocess.PIPE, text=True)
+    url = p.stdout.readline().strip()
+    if not url.startswith("http://"):
+        p.kill()
+        raise SystemExit("keystone stand-in did not start")
+    return p, url
+
+
+def write_clouds_yaml(keystone):
+    """~/.config/openstack/clouds.yaml (in the temp HOME): the README's entries."""
+    d = os.path.join(HOME, ".config", "openstack")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "clouds.yaml")
+    entries = []
+    for who in (OWNER, MEMBER, STRANGER):
+        entries.append(
+            f"  imgshare-{who[-1]}:\n"
+            f"    auth_type: admin_token\n"
+            f"    auth:\n"
+            f"      endpoint: \"{keystone}\"\n"
+            f"      token: \"{TOK[who]}\"\n"
+            f"    image_endpoint_override: \"{URL}\"\n")
+    with open(path, "w") as f:
+        f.write("clouds:\n" + "".join(entries))
+    os.environ["OS_CLIENT_CONFIG_FILE"] = path  # for the SDK in this process
+    return path
+
+
+def main():
+    t0 = time.time()
+    ks_log = os.path.join(HOME, "keystone-standin.log")
+    ks_proc, keystone = start_keystone_standin(ks_log)
+    try:
+        write_clouds_yaml(keystone)
+        print(f"# server {URL}, keystone stand-in {keystone}, HOME {HOME}", flush=True)
+        glance = glance_checks(keystone)
+        for client in (glance, "sdk", "osc"):
+            try:
+                if client == "sdk":
+                    client = Sdk()
+                elif client == "osc":
+                    client = Osc(keystone)
+                member_flow(client)
+            except Exception as e:  # noqa: a crash in one flow is one failure
+                check(f"[{getattr(client, 'name', client)}] flow ran to the end", False,
+                      traceback.format_exc())
+        glance_after_flow_checks()
+        sdk_checks(Sdk())
+        osc_checks(Osc(keystone), ks_log)
+    finally:
+        ks_proc.terminate()
+        ks_proc.wait(timeout=10)
+    print(f"# {time.time() - t0:.1f}s")
+    print(f"{len(PASSED)} passed, {len(FAILED)} failed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
