@@ -197,3 +197,66 @@ async fn two_replicas_one_database() {
         }
     }
 }
+
+/// The database goes away (a proxy in front of it is shut): requests get 503
+/// in the envelope, never a 500 or a driver message; when it is back, the
+/// same replica recovers on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_outage_is_503_and_recovers() {
+    let Some(url) = postgres_url("outage").await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+    {
+        let (up, conns) = (up.clone(), conns.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut inbound, _) = listener.accept().await.unwrap();
+                if !up.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // refuse: drop the connection at once
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(task.abort_handle());
+            }
+        });
+    }
+    let proxied = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{proxy_port}"), 1);
+    assert_ne!(
+        proxied, url,
+        "IMGSHARE_TEST_POSTGRES_URL must point at 127.0.0.1:5432 for this test"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write_tokens(dir.path());
+    let server = spawn(dir.path(), Some(&proxied), -1);
+    let http = reqwest::Client::new();
+    let image = create_image(&http, &server.base).await;
+
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    conns.lock().unwrap().drain(..).for_each(|c| c.abort());
+    let (status, body) = add_member(&http, &server.base, &image, "during-outage")
+        .await
+        .unwrap();
+    println!("outage: add member -> {status} {body}");
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["code"], "imgshare.unavailable");
+    assert!(
+        !body.to_string().contains("error connecting"),
+        "driver text leaked: {body}"
+    );
+
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, _) = add_member(&http, &server.base, &image, "after-outage")
+        .await
+        .unwrap();
+    println!("recovered: add member -> {status}");
+    assert_eq!(status, 200);
+}
