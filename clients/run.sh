@@ -72,7 +72,11 @@ TOML
 chmod 600 "$scratch/tokens.toml"
 export IMGSHARE_SERVER_LOG="$scratch/server.log"
 # Port 0: the kernel picks a free port; the server logs the address it got.
-"$server" --bind 127.0.0.1:0 --data-dir "$scratch/data" --tokens "$scratch/tokens.toml" \
+# Settings from the caller's environment (IMGSHARE_DATABASE, IMGSHARE_PUBLIC_URL, …)
+# must not leak in: this server is SQLite in a fresh directory.
+unset_env=$(env | sed -n 's/^\(IMGSHARE_[A-Z_]*\)=.*/-u \1/p')
+# shellcheck disable=SC2086
+env $unset_env "$server" --bind 127.0.0.1:0 --data-dir "$scratch/data" --tokens "$scratch/tokens.toml" \
   --log-level info 2> "$IMGSHARE_SERVER_LOG" &
 server_pid=$!
 addr=

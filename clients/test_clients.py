@@ -103,12 +103,18 @@ def cli_env(extra=None):
     return env
 
 
-def run_cli(argv, extra_env=None, stdin_data=None):
+def run_cli(argv, extra_env=None, stdin_data=None, stdin_closed=False):
     """Runs a CLI. stdin is a pseudo-terminal, as for a user at a shell: both
     `glance image-create` and `openstack image create` upload whatever is on
     stdin when it is not a TTY (a pipe, /dev/null), which is not the flow
-    under test. stdin_data (bytes) pipes data in instead."""
-    if stdin_data is None:
+    under test. stdin_data (bytes) pipes data in instead; stdin_closed runs
+    the command with file descriptor 0 closed (`<&-`)."""
+    if stdin_closed:
+        p = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            env=cli_env(extra_env), timeout=CLI_TIMEOUT, preexec_fn=lambda: os.close(0),
+        )
+    elif stdin_data is None:
         master, slave = pty.openpty()
         try:
             p = subprocess.run(
@@ -317,24 +323,27 @@ class Sdk:
 
 
 class Osc:
-    """The owner's commands use the flags of clients.md §1.3 with
-    OS_IMAGE_ENDPOINT_OVERRIDE; the member's and the stranger's use
-    --os-cloud with the clouds.yaml entries (image_endpoint_override there)."""
+    """By default every command uses the flags of clients.md §1.3 (and the
+    README) with OS_IMAGE_ENDPOINT_OVERRIDE; the identities in cloud_for use
+    --os-cloud imgshare-<a|b|c> with the clouds.yaml entries instead
+    (image_endpoint_override there, no environment variable)."""
 
     name = "openstack"
 
-    def __init__(self, keystone):
-        self.keystone = keystone
+    def __init__(self, keystone, cloud_for=()):
+        self.keystone, self.cloud_for = keystone, set(cloud_for)
+        if self.cloud_for:
+            self.name = "openstack --os-cloud"
 
-    def _run(self, who, *args, stdin_data=None):
+    def _run(self, who, *args, stdin_data=None, stdin_closed=False):
         exe = os.path.join(BIN, "openstack")
-        if who == OWNER:
+        if who not in self.cloud_for:
             argv = [exe, "--os-auth-type", "admin_token", "--os-endpoint", self.keystone,
                     "--os-token", TOK[who]]
             env = {"OS_IMAGE_ENDPOINT_OVERRIDE": URL}
         else:
             argv, env = [exe, "--os-cloud", "imgshare-" + who[-1]], {}
-        return run_cli(argv + list(args), env, stdin_data)
+        return run_cli(argv + list(args), env, stdin_data, stdin_closed)
 
     @staticmethod
     def _outcome(r, data=None):
@@ -608,6 +617,9 @@ def glance_after_flow_checks():
     argv = [os.path.join(BIN, "glance"), "--os-image-url", URL, "--os-auth-token", TOK[OWNER],
             "image-create", "--name", "glance-stdin", "--disk-format", "raw",
             "--container-format", "bare"]
+    r = run_cli(argv, stdin_closed=True)
+    check("[glance] image-create with stdin closed (<&-, as the README says for scripts)",
+          r.rc == 0 and UUID_RE.match(property_table(r.out).get("id", "")), str(r))
     r = run_cli(argv, stdin_data=b"not really an image\n")
     check("[glance] image-create with data on stdin fails readably (no flat-JSON crash)",
           r.rc == 1 and "object has no attribute" not in r.err and r.err.strip().startswith("HTTP"),
@@ -660,6 +672,42 @@ def sdk_checks(sdk):
         check("[sdk] OS_IMAGE_ENDPOINT_OVERRIDE form: member lists its images", False, repr(e))
     finally:
         del os.environ["OS_IMAGE_ENDPOINT_OVERRIDE"]
+
+
+def osc_cloud_checks(keystone):
+    """The README's --os-cloud form for the member and the stranger."""
+    osc = Osc(keystone, cloud_for=(MEMBER, STRANGER))
+    p = f"[{osc.name}]"
+    o = osc.create_image(OWNER, "osc-cloud")
+    img = o.data.get("id") if o.kind == "ok" and isinstance(o.data, dict) else None
+    if not check(f"{p} owner creates an image (flags)", bool(img), repr(o)):
+        return
+    o = osc.add_member(OWNER, img, MEMBER)
+    check(f"{p} owner adds {MEMBER} (flags)", o.kind == "ok", repr(o))
+    o = osc.list_members(MEMBER, img)
+    check(f"{p} member lists members: sees itself, pending",
+          o.kind == "ok" and o.data == [{"image_id": img, "member_id": MEMBER, "status": "pending"}],
+          repr(o))
+    o = osc.update_member(MEMBER, img, MEMBER, "accepted")
+    check(f"{p} member accepts", o.kind == "ok", repr(o))
+    o = osc.get_member(MEMBER, img, MEMBER)
+    check(f"{p} member gets itself: accepted", o.kind == "ok"
+          and isinstance(o.data, dict) and o.data.get("status") == "accepted", repr(o))
+    o = osc.image_ids(MEMBER)
+    check(f"{p} member's image list: image present",
+          o.kind == "ok" and isinstance(o.data, set) and img in o.data, repr(o))
+    expect(f"{p} stranger lists members: 404", osc.list_members(STRANGER, img), "notfound",
+           ["No Image found for"])
+    # clients.md §1.3: without --project, OSC wants the project from a
+    # Keystone token (the README says so)
+    r = osc._run(MEMBER, "image", "set", "--accept", img)
+    check(f"{p} image set --accept without --project fails client-side (README)",
+          r.rc == 1 and "'NoneType' object has no attribute 'project_id'" in r.err, str(r))
+    # stdin closed: OSC crashes before any request (the README says so)
+    r = osc._run(OWNER, "image", "create", "--disk-format", "raw", "--container-format", "bare",
+                 "stdin-closed", stdin_closed=True)
+    check(f"{p} image create with stdin closed crashes in OSC (README)",
+          r.rc == 1 and "'NoneType' object has no attribute 'isatty'" in r.err, str(r))
 
 
 def osc_checks(osc, keystone_log):
@@ -728,6 +776,7 @@ def main():
                       traceback.format_exc())
         glance_after_flow_checks()
         sdk_checks(Sdk())
+        osc_cloud_checks(keystone)
         osc_checks(Osc(keystone), ks_log)
     finally:
         ks_proc.terminate()
