@@ -32,6 +32,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -664,12 +665,15 @@ def sdk_checks(sdk):
     # (openstack.connect reads the environment; Connection(...) does not).
     os.environ["OS_IMAGE_ENDPOINT_OVERRIDE"] = URL
     try:
+        own = conn.image.create_image(name="sdk-env", disk_format="raw", container_format="bare",
+                                      visibility="shared", allow_duplicates=True)
+        conn.image.add_member(own.id, member=MEMBER)
         c = openstack.connect(
             auth_type="admin_token", auth={"endpoint": "http://127.0.0.1:9", "token": TOK[MEMBER]})
         ids = {i.id for i in c.image.images(member_status="all")}
         owner_ids = {i.id for i in conn.image.images(owner=OWNER)}
         check("[sdk] OS_IMAGE_ENDPOINT_OVERRIDE form: member lists its images",
-              bool(ids) and ids <= owner_ids, f"member sees {ids}, owner's are {owner_ids}")
+              own.id in ids and ids <= owner_ids, f"member sees {ids}, owner's are {owner_ids}")
     except Exception as e:  # noqa
         check("[sdk] OS_IMAGE_ENDPOINT_OVERRIDE form: member lists its images", False, repr(e))
     finally:
@@ -781,6 +785,7 @@ def main():
     finally:
         ks_proc.terminate()
         ks_proc.wait(timeout=10)
+        shutil.rmtree(HOME, ignore_errors=True)
     print(f"# {time.time() - t0:.1f}s")
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
