@@ -389,6 +389,9 @@ pub enum ErrorCode {
     /// 415: the request body's media type is not accepted.
     #[serde(rename = "imgshare.unsupported_media_type")]
     UnsupportedMediaType,
+    /// 501: image data (upload, download) is not stored by this service.
+    #[serde(rename = "imgshare.not_implemented")]
+    NotImplemented,
     /// 405: the method is not allowed on this path.
     #[serde(rename = "imgshare.method_not_allowed")]
     MethodNotAllowed,

@@ -1,9 +1,17 @@
-//! 405 answers in our envelope. dropshot's router answers a wrong method
-//! itself, in its own body; registering an unpublished endpoint for each
-//! method a path does not serve lets us answer instead, with `Allow`, the
-//! envelope and the request ID. Unpublished endpoints stay out of the OpenAPI
-//! document. (Unknown paths cannot be caught this way: dropshot's router does
-//! not allow a catch-all beside literal path segments.)
+//! Answers dropshot's router would otherwise give in its own body, given in
+//! our envelope with the request ID instead, through unpublished endpoints
+//! (they stay out of the OpenAPI document):
+//!
+//! * 405 with `Allow` for each method a path does not serve;
+//! * 501 for image data (`/v2/images/{id}/file`): this service keeps image
+//!   metadata and sharing, not image bytes; python-glanceclient uploads stdin
+//!   there after `image-create` when stdin is not a terminal;
+//! * 404 for Glance's metadata-definition schemas, which python-glanceclient
+//!   asks for on every call (it tolerates a 404, but crashes on dropshot's
+//!   flat error body).
+//!
+//! Unknown paths elsewhere cannot be caught this way: dropshot's router does
+//! not allow a catch-all beside literal path segments.
 
 use dropshot::{ApiDescription, Body, HttpError, Path, RequestContext};
 use http::{HeaderValue, Response, StatusCode};
@@ -12,27 +20,94 @@ use crate::api::{ErrorBody, ErrorCode, ImagePath, MemberPath, TagPath};
 use crate::http::AppState;
 use crate::reply::{request_id, REQUEST_ID_HEADER};
 
-fn not_allowed(rqctx: &RequestContext<AppState>, allow: &'static str) -> Response<Body> {
-    let method = rqctx.request.method();
+fn envelope(
+    rqctx: &RequestContext<AppState>,
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+) -> Response<Body> {
     let body = serde_json::json!({
         "error": ErrorBody {
-            code: ErrorCode::MethodNotAllowed,
-            title: "Method Not Allowed".into(),
-            message: format!("The method {method} is not allowed for this resource."),
+            code,
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            message,
         }
     });
     let mut rsp = Response::new(Body::from(body.to_string()));
-    *rsp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    *rsp.status_mut() = status;
     let h = rsp.headers_mut();
     h.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    h.insert(http::header::ALLOW, HeaderValue::from_static(allow));
     if let Ok(v) = HeaderValue::from_str(&request_id(rqctx)) {
         h.insert(REQUEST_ID_HEADER, v);
     }
     rsp
+}
+
+fn not_allowed(rqctx: &RequestContext<AppState>, allow: &'static str) -> Response<Body> {
+    let message = format!(
+        "The method {} is not allowed for this resource.",
+        rqctx.request.method()
+    );
+    let mut rsp = envelope(
+        rqctx,
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        message,
+    );
+    rsp.headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    rsp
+}
+
+#[dropshot::endpoint { method = PUT, path = "/v2/images/{image_id}/file", unpublished = true }]
+async fn upload_image_data(
+    rqctx: RequestContext<AppState>,
+    _path: Path<ImagePath>,
+) -> Result<Response<Body>, HttpError> {
+    Ok(image_data_not_stored(&rqctx))
+}
+
+#[dropshot::endpoint { method = GET, path = "/v2/images/{image_id}/file", unpublished = true }]
+async fn download_image_data(
+    rqctx: RequestContext<AppState>,
+    _path: Path<ImagePath>,
+) -> Result<Response<Body>, HttpError> {
+    Ok(image_data_not_stored(&rqctx))
+}
+
+fn image_data_not_stored(rqctx: &RequestContext<AppState>) -> Response<Body> {
+    let message = "Image data is not stored by this service: it keeps image records and their \
+                   sharing, not image bytes."
+        .to_owned();
+    envelope(
+        rqctx,
+        StatusCode::NOT_IMPLEMENTED,
+        ErrorCode::NotImplemented,
+        message,
+    )
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct RestPath {
+    #[allow(dead_code)]
+    rest: Vec<String>,
+}
+
+#[dropshot::endpoint { method = GET, path = "/v2/schemas/metadefs/{rest:.*}", unpublished = true }]
+async fn metadefs_schema(
+    rqctx: RequestContext<AppState>,
+    _path: Path<RestPath>,
+) -> Result<Response<Body>, HttpError> {
+    let message = "Metadata definitions are not served by this service.".to_owned();
+    Ok(envelope(
+        &rqctx,
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        message,
+    ))
 }
 
 /// `refuse!(api; PATH_TYPE, "path", "Allow value"; name = METHOD, ...)` registers
@@ -61,8 +136,15 @@ macro_rules! refuse {
     };
 }
 
-/// Adds the 405 endpoints for every path of the API.
+/// Adds the unpublished endpoints.
 pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
+    for result in [
+        api.register(upload_image_data),
+        api.register(download_image_data),
+        api.register(metadefs_schema),
+    ] {
+        result.map_err(|e| e.to_string())?;
+    }
     refuse!(api; "/v2/images", "GET, POST";
         images_put = PUT, images_delete = DELETE, images_patch = PATCH);
     refuse!(api; ImagePath, "/v2/images/{image_id}", "GET, PATCH, DELETE";

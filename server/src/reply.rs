@@ -174,6 +174,7 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
         Img0088 | BodyTooLarge | TagQuota => ErrorStatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => ErrorStatusCode::UNSUPPORTED_MEDIA_TYPE,
         Unavailable => ErrorStatusCode::SERVICE_UNAVAILABLE,
+        NotImplemented => ErrorStatusCode::NOT_IMPLEMENTED,
         Internal => ErrorStatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -187,6 +188,7 @@ pub fn envelope_for_http_error(e: &HttpError) -> ApiError {
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        StatusCode::NOT_IMPLEMENTED => ErrorCode::NotImplemented,
         s if s.is_server_error() => ErrorCode::Internal,
         _ => ErrorCode::Img0001,
     };
