@@ -142,7 +142,9 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     let dropshot_config = ConfigDropshot {
         bind_address: config.bind,
         default_request_body_max_bytes: config.max_body_bytes,
-        default_handler_task_mode: HandlerTaskMode::Detached,
+        // Handlers run inline, without a task spawn each. Safe to cancel:
+        // every write is one store job, committed whole or not at all.
+        default_handler_task_mode: HandlerTaskMode::CancelOnDisconnect,
         ..Default::default()
     };
     // dropshot's own per-request INFO logging halves throughput and drops

@@ -14,10 +14,11 @@ pub struct Migration {
 pub const TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "images and image members",
-    sqlite: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "images and image members",
+        sqlite: r#"
 CREATE TABLE images (
     id               TEXT PRIMARY KEY,
     name             TEXT,
@@ -47,7 +48,7 @@ CREATE TABLE image_members (
 );
 CREATE INDEX image_members_by_member ON image_members (member_id, status);
 "#,
-    postgres: r#"
+        postgres: r#"
 CREATE TABLE images (
     id               TEXT PRIMARY KEY,
     name             TEXT,
@@ -78,7 +79,27 @@ CREATE TABLE image_members (
 );
 CREATE INDEX image_members_by_member ON image_members (member_id, status);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "image list by member: memberships carry their image's creation time",
+        sqlite: r#"
+ALTER TABLE image_members ADD COLUMN image_created_at INTEGER NOT NULL DEFAULT 0;
+UPDATE image_members SET image_created_at =
+    (SELECT created_at FROM images WHERE images.id = image_members.image_id);
+DROP INDEX image_members_by_member;
+CREATE INDEX image_members_for_member
+    ON image_members (member_id, image_created_at DESC, image_id DESC, status);
+"#,
+        postgres: r#"
+ALTER TABLE image_members ADD COLUMN image_created_at BIGINT NOT NULL DEFAULT 0;
+UPDATE image_members m SET image_created_at = i.created_at FROM images i WHERE i.id = m.image_id;
+DROP INDEX image_members_by_member;
+CREATE INDEX image_members_for_member
+    ON image_members (member_id, image_created_at DESC, image_id DESC, status);
+"#,
+    },
+];
 
 /// Refuses to run against a schema newer than this binary knows.
 pub fn check_not_newer(applied: i64) -> Result<(), String> {

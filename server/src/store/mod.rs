@@ -95,62 +95,152 @@ pub enum SqlArg {
     Int(i64),
 }
 
-/// The image-list query, shared by both backends: Glance's candidate set
-/// (public and community, own, shared-with-me in the wanted member status),
-/// then the filters, newest first. `placeholder(n)` spells the n-th (1-based)
-/// bind parameter in the backend's syntax.
+/// The image-list query, shared by both backends. Glance's candidate set for
+/// a non-admin (public, community, own, shared-with-me in the wanted member
+/// status) is split into disjoint branches that each walk an index in list
+/// order and stop after one page (`images` by visibility or owner, and
+/// `image_members` by member with the image's creation time copied in);
+/// the page is the merge of the branches. `placeholder(n)` spells the n-th
+/// (1-based) bind parameter in the backend's syntax.
 pub fn list_images_sql(q: &ImageQuery, placeholder: fn(usize) -> String) -> (String, Vec<SqlArg>) {
+    // Values are bound through markers; `number_placeholders` keeps only the
+    // ones the chosen branches use (PostgreSQL refuses unused parameters).
     let mut args: Vec<SqlArg> = Vec::new();
     let mut bind = |v: SqlArg| {
         args.push(v);
-        placeholder(args.len())
+        format!("\u{1}{}\u{2}", args.len() - 1)
     };
-    let mut sql = format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE TRUE");
-    // Bound only when used: PostgreSQL cannot type an unused parameter.
-    let caller = if !q.admin || q.visibility.is_none() {
-        bind(SqlArg::Text(q.caller_project.clone()))
-    } else {
-        String::new()
-    };
-    if !q.admin {
-        let status_clause = match q.member_status {
-            MemberStatusFilter::All => String::new(),
-            MemberStatusFilter::Only(s) => {
-                format!(" AND m.status = {}", bind(SqlArg::Text(s.as_str().into())))
-            }
-        };
-        sql.push_str(&format!(
-            " AND (i.visibility IN ('public', 'community') OR i.owner = {caller} \
-               OR (i.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m \
-                   WHERE m.image_id = i.id AND m.member_id = {caller}{status_clause})))"
-        ));
-    }
-    match q.visibility {
-        None => sql.push_str(&format!(
-            " AND NOT (i.visibility = 'community' AND i.owner <> {caller})"
-        )),
-        Some(VisibilityFilter::All) => {}
-        Some(VisibilityFilter::Only(v)) => {
-            let p = bind(SqlArg::Text(v.as_str().into()));
-            sql.push_str(&format!(" AND i.visibility = {p}"));
-        }
-    }
+    let caller = bind(SqlArg::Text(q.caller_project.clone()));
+    let limit = bind(SqlArg::Int(q.limit as i64));
+    let mut filters = String::new();
     for (column, value) in [
         ("owner", &q.owner),
         ("name", &q.name),
         ("status", &q.status),
     ] {
         if let Some(v) = value {
-            let p = bind(SqlArg::Text(v.clone()));
-            sql.push_str(&format!(" AND i.{column} = {p}"));
+            filters.push_str(&format!(
+                " AND i.{column} = {}",
+                bind(SqlArg::Text(v.clone()))
+            ));
         }
     }
-    if let Some((created, id)) = &q.after {
-        let c = bind(SqlArg::Int(*created));
-        let i = bind(SqlArg::Text(id.clone()));
-        sql.push_str(&format!(" AND (i.created_at, i.id) < ({c}, {i})"));
+    let after = q
+        .after
+        .as_ref()
+        .map(|(created, id)| (bind(SqlArg::Int(*created)), bind(SqlArg::Text(id.clone()))));
+    let status = match q.member_status {
+        MemberStatusFilter::All => String::new(),
+        MemberStatusFilter::Only(s) => {
+            format!(" AND m.status = {}", bind(SqlArg::Text(s.as_str().into())))
+        }
+    };
+    let columns: String = IMAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("i.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    // A branch over `images i`: one page of it in list order.
+    let images_branch = |condition: &str| {
+        let marker = after.as_ref().map_or(String::new(), |(c, i)| {
+            format!(" AND (i.created_at, i.id) < ({c}, {i})")
+        });
+        format!(
+            "SELECT {columns} FROM images i WHERE {condition}{filters}{marker} \
+             ORDER BY i.created_at DESC, i.id DESC LIMIT {limit}"
+        )
+    };
+    // Shared with the caller: walk the caller's memberships in image order.
+    let shared_with_me = {
+        let marker = after.as_ref().map_or(String::new(), |(c, i)| {
+            format!(" AND (m.image_created_at, m.image_id) < ({c}, {i})")
+        });
+        format!(
+            "SELECT {columns} FROM image_members m JOIN images i ON i.id = m.image_id \
+             WHERE m.member_id = {caller}{status}{marker} AND i.visibility = 'shared' \
+             AND i.owner <> {caller}{filters} \
+             ORDER BY m.image_created_at DESC, m.image_id DESC LIMIT {limit}"
+        )
+    };
+    let own = |visibilities: &str| {
+        images_branch(&format!(
+            "i.owner = {caller} AND i.visibility IN ({visibilities})"
+        ))
+    };
+    let branches: Vec<String> = if q.admin {
+        vec![match q.visibility {
+            None => images_branch(&format!(
+                "NOT (i.visibility = 'community' AND i.owner <> {caller})"
+            )),
+            Some(VisibilityFilter::All) => images_branch("TRUE"),
+            Some(VisibilityFilter::Only(v)) => {
+                images_branch(&format!("i.visibility = '{}'", v.as_str()))
+            }
+        }]
+    } else {
+        use crate::domain::model::Visibility as V;
+        match q.visibility {
+            None => vec![
+                images_branch("i.visibility = 'public'"),
+                images_branch(&format!(
+                    "i.visibility = 'community' AND i.owner = {caller}"
+                )),
+                own("'private', 'shared'"),
+                shared_with_me,
+            ],
+            Some(VisibilityFilter::All) => vec![
+                images_branch("i.visibility = 'public'"),
+                images_branch("i.visibility = 'community'"),
+                own("'private', 'shared'"),
+                shared_with_me,
+            ],
+            Some(VisibilityFilter::Only(V::Public)) => {
+                vec![images_branch("i.visibility = 'public'")]
+            }
+            Some(VisibilityFilter::Only(V::Community)) => {
+                vec![images_branch("i.visibility = 'community'")]
+            }
+            Some(VisibilityFilter::Only(V::Private)) => vec![own("'private'")],
+            Some(VisibilityFilter::Only(V::Shared)) => vec![own("'shared'"), shared_with_me],
+        }
+    };
+    let sql = if branches.len() == 1 {
+        branches.into_iter().next().unwrap_or_default()
+    } else {
+        let union = branches
+            .iter()
+            .enumerate()
+            .map(|(n, b)| format!("SELECT * FROM ({b}) AS b{n}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        format!("{union} ORDER BY created_at DESC, id DESC LIMIT {limit}")
+    };
+    number_placeholders(&sql, args, placeholder)
+}
+
+/// Replaces each bind marker with the backend's placeholder, numbering the
+/// markers in order of first use and dropping values no marker uses.
+fn number_placeholders(
+    sql: &str,
+    args: Vec<SqlArg>,
+    placeholder: fn(usize) -> String,
+) -> (String, Vec<SqlArg>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut numbers: Vec<Option<usize>> = vec![None; args.len()];
+    let mut used: Vec<SqlArg> = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find('\u{1}') {
+        out.push_str(&rest[..start]);
+        let end = start + rest[start..].find('\u{2}').expect("closed marker");
+        let old: usize = rest[start + 1..end].parse().expect("marker index");
+        let n = *numbers[old].get_or_insert_with(|| {
+            used.push(args[old].clone());
+            used.len()
+        });
+        out.push_str(&placeholder(n));
+        rest = &rest[end + 1..];
     }
-    let l = bind(SqlArg::Int(q.limit as i64));
-    sql.push_str(&format!(" ORDER BY i.created_at DESC, i.id DESC LIMIT {l}"));
-    (sql, args)
+    out.push_str(rest);
+    (out, used)
 }

@@ -395,9 +395,9 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| {
             // The image row lock serialises adds to this image across replicas:
             // the count below cannot go stale before the insert.
-            if lock_image(&tx, image_id).await?.is_none() {
-                return Err(StoreError::NotFound);
-            }
+            let image = lock_image(&tx, image_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
             if let Some(max) = quota {
                 let st = tx
                     .prepare_cached("SELECT COUNT(*) FROM image_members WHERE image_id = $1")
@@ -420,12 +420,16 @@ impl Store for PostgresStore {
             }
             let st = tx
                 .prepare_cached(
-                    "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) \
-                     VALUES ($1, $2, 'pending', $3, $3)",
+                    "INSERT INTO image_members \
+                     (image_id, member_id, status, created_at, updated_at, image_created_at) \
+                     VALUES ($1, $2, 'pending', $3, $3, $4)",
                 )
                 .await
                 .map_err(pg_error)?;
-            match tx.execute(&st, &[&image_id, &member_id, &now]).await {
+            match tx
+                .execute(&st, &[&image_id, &member_id, &now, &image.created_at])
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate),
                 Err(e) => return Err(pg_error(e)),

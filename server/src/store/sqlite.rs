@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,7 +35,7 @@ pub struct SqliteStore {
     /// `None` on the channel tells the writer to finish and exit.
     writer: mpsc::Sender<Option<Job>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: Mutex<Vec<Connection>>,
 }
 
 impl SqliteStore {
@@ -57,7 +57,7 @@ impl SqliteStore {
             path,
             writer: tx,
             writer_thread: Mutex::new(Some(thread)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers: Mutex::new(Vec::new()),
         })
     }
 
@@ -85,25 +85,34 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("write was not applied".into()))?
     }
 
-    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    /// Runs a read on a pooled read-only connection, on the calling thread:
+    /// point reads take microseconds, less than a hop to a blocking pool.
+    /// Reads that may scan (`scan = true`) tell a multi-threaded runtime to
+    /// move other tasks off this worker first.
+    fn read<T, F>(&self, scan: bool, f: F) -> StoreResult<T>
     where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T>,
     {
-        let readers = Arc::clone(&self.readers);
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let run = || {
+            let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match pooled {
                 Some(c) => c,
-                None => open_reader(&path).map_err(internal)?,
+                None => open_reader(&self.path).map_err(internal)?,
             };
             let result = f(&conn);
-            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            self.readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
             result
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("reader task: {e}")))?
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if scan && multi_thread {
+            tokio::task::block_in_place(run)
+        } else {
+            run()
+        }
     }
 }
 
@@ -305,13 +314,11 @@ fn select_member(
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_image(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| {
+        self.read(false, |c| {
             c.prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"))
-                .and_then(|mut st| st.query_row([&id], image_from_row).optional())
+                .and_then(|mut st| st.query_row([id], image_from_row).optional())
                 .map_err(internal)
         })
-        .await
     }
 
     async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
@@ -323,14 +330,13 @@ impl Store for SqliteStore {
                 SqlArg::Int(i) => rusqlite::types::Value::Integer(i),
             })
             .collect();
-        self.read(move |c| {
+        self.read(true, |c| {
             let mut st = c.prepare_cached(&sql).map_err(internal)?;
             let rows = st
                 .query_map(rusqlite::params_from_iter(args), image_from_row)
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
-        .await
     }
 
     async fn create_image(&self, image: ImageRecord) -> StoreResult<()> {
@@ -443,14 +449,11 @@ impl Store for SqliteStore {
         image_id: &str,
         member_id: &str,
     ) -> StoreResult<Option<MemberRecord>> {
-        let (image_id, member_id) = (image_id.to_owned(), member_id.to_owned());
-        self.read(move |c| select_member(c, &image_id, &member_id))
-            .await
+        self.read(false, |c| select_member(c, image_id, member_id))
     }
 
     async fn list_members(&self, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
-        let image_id = image_id.to_owned();
-        self.read(move |c| {
+        self.read(false, |c| {
             let mut st = c
                 .prepare_cached(
                     "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
@@ -458,11 +461,10 @@ impl Store for SqliteStore {
                 )
                 .map_err(internal)?;
             let rows = st
-                .query_map([&image_id], member_from_row)
+                .query_map([image_id], member_from_row)
                 .map_err(internal)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(internal)
         })
-        .await
     }
 
     async fn add_member(
@@ -476,13 +478,11 @@ impl Store for SqliteStore {
         self.write(move |c| {
             // All checks run inside the writer's transaction: nothing can
             // change between the count and the insert.
-            let exists = c
-                .prepare_cached("SELECT 1 FROM images WHERE id = ?1")
-                .and_then(|mut st| st.exists([&image_id]))
-                .map_err(internal)?;
-            if !exists {
-                return Err(StoreError::NotFound);
-            }
+            let image_created_at: i64 = c
+                .prepare_cached("SELECT created_at FROM images WHERE id = ?1")
+                .and_then(|mut st| st.query_row([&image_id], |r| r.get(0)).optional())
+                .map_err(internal)?
+                .ok_or(StoreError::NotFound)?;
             if let Some(max) = quota {
                 let count: i64 = c
                     .prepare_cached("SELECT COUNT(*) FROM image_members WHERE image_id = ?1")
@@ -499,10 +499,11 @@ impl Store for SqliteStore {
                 return Err(StoreError::Duplicate);
             }
             c.prepare_cached(
-                "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) \
-                 VALUES (?1, ?2, 'pending', ?3, ?3)",
+                "INSERT INTO image_members \
+                 (image_id, member_id, status, created_at, updated_at, image_created_at) \
+                 VALUES (?1, ?2, 'pending', ?3, ?3, ?4)",
             )
-            .and_then(|mut st| st.execute(params![image_id, member_id, now]))
+            .and_then(|mut st| st.execute(params![image_id, member_id, now, image_created_at]))
             .map_err(internal)?;
             Ok(MemberRecord {
                 image_id,
@@ -567,5 +568,65 @@ impl Store for SqliteStore {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{MemberStatusFilter, VisibilityFilter};
+
+    /// A store made by an older server (schema version 1) is migrated on
+    /// open, and the new column is backfilled from the images.
+    #[tokio::test]
+    async fn migrates_a_version_1_store() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("imgshare.sqlite3")).unwrap();
+            conn.execute_batch(TRACKING_TABLE).unwrap();
+            conn.execute_batch(MIGRATIONS[0].sqlite).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 0)", [])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO images VALUES ('i1', 'n', 'queued', 'shared', 'owner', 0, 0, NULL, NULL, \
+                 0, 0, '[]', '{}', 1234, 1234)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO image_members VALUES ('i1', 'consumer', 'accepted', 5, 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let page = store
+            .list_images(&ImageQuery {
+                caller_project: "consumer".into(),
+                admin: false,
+                visibility: Some(VisibilityFilter::Only(Visibility::Shared)),
+                member_status: MemberStatusFilter::All,
+                owner: None,
+                name: None,
+                status: None,
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["i1"]
+        );
+        let conn = Connection::open(dir.path().join("imgshare.sqlite3")).unwrap();
+        let (version, backfilled): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT MAX(version) FROM schema_migrations), image_created_at FROM image_members",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((version, backfilled), (MIGRATIONS.len() as i64, 1234));
+        store.shutdown().await;
     }
 }

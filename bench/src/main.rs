@@ -1,0 +1,550 @@
+//! imgshare-bench: starts the release server on a fresh store, preloads data,
+//! drives it over loopback with wrk (C, event-driven, cheap enough to share
+//! two cores with the server; our own client would be the bottleneck) and
+//! prints requests/s, p50, p99, errors and the server's peak RSS per scenario,
+//! beside a bare hyper responder serving the same bytes (the ceiling).
+//!
+//! Run it through `scripts/bench.sh`, which builds the release binaries.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "imgshare benchmark: scenarios 1-5 of issue 5")]
+struct Args {
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u32,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// Images in the large store (scenario 5); 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_images: u64,
+    /// Memberships per image in the large store.
+    #[arg(long, default_value_t = 10)]
+    scale_members: u64,
+    /// Reuse (or create once) the large store here instead of a temp dir.
+    #[arg(long)]
+    scale_dir: Option<PathBuf>,
+    /// Run scenarios 1-4 against PostgreSQL at this URL as well.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Also write the table as Markdown to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+const OWNER: &str = "bench-owner"; // project-a
+const CONSUMER: &str = "bench-consumer"; // project-b
+const SCALE_MEMBER: &str = "bench-proj-0"; // proj-0, a member of the large store's image 0
+
+const TOKENS: &str = r#"
+[[tokens]]
+token = "bench-owner"
+project_id = "project-a"
+user_id = "owner"
+roles = ["member", "reader"]
+
+[[tokens]]
+token = "bench-consumer"
+project_id = "project-b"
+user_id = "consumer"
+roles = ["member", "reader"]
+
+[[tokens]]
+token = "bench-proj-0"
+project_id = "proj-0"
+user_id = "p0"
+roles = ["member", "reader"]
+"#;
+
+struct Row {
+    scenario: String,
+    rps: f64,
+    p50: String,
+    p99: String,
+    errors: u64,
+    rss_mb: f64,
+    note: String,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join(name)
+}
+
+/// Starts a binary that prints `listening address=<addr>` on stdout or stderr.
+fn start(mut cmd: Command) -> Server {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let (path, file) = (log.path().to_owned(), log.reopen().unwrap());
+    let mut child = cmd
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(rest) = text.split("listening address=").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().to_owned();
+            return Server {
+                child,
+                base: format!("http://{addr}"),
+                _log: log,
+            };
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{cmd:?} exited with {status}: {text}");
+        }
+        assert!(Instant::now() < deadline, "{cmd:?} did not start: {text}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn start_server(dir: &Path, database: Option<&str>) -> Server {
+    let mut cmd = Command::new(bin("imgshare-server"));
+    cmd.args(["--bind", "127.0.0.1:0", "--member-quota", "-1"])
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--tokens")
+        .arg(dir.join("bench-tokens.toml"));
+    if let Some(url) = database {
+        cmd.arg("--database").arg(url);
+    }
+    start(cmd)
+}
+
+/// Peak resident set size since the last reset, in MiB; then resets it.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    kb / 1024.0
+}
+
+fn lua_headers(token: Option<&str>) -> String {
+    let mut s = String::from("wrk.headers[\"Accept\"] = \"application/json\"\n");
+    if let Some(t) = token {
+        writeln!(s, "wrk.headers[\"X-Auth-Token\"] = \"{t}\"").unwrap();
+    }
+    s
+}
+
+/// Runs wrk with `script` against `url`; returns (req/s, p50, p99, errors).
+fn wrk(args: &Args, url: &str, script: &str) -> (f64, String, String, u64) {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, script.as_bytes()).unwrap();
+    let out = Command::new("wrk")
+        .arg(format!("-t{}", args.threads))
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{}s", args.duration))
+        .arg("--latency")
+        .arg("-s")
+        .arg(file.path())
+        .arg(url)
+        .output()
+        .expect("wrk is installed (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let find = |prefix: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
+    };
+    let rps = find("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let p50 = find("50%").unwrap_or_default();
+    let p99 = find("99%").unwrap_or_default();
+    let non2xx: u64 = find("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let socket: u64 = find("Socket errors:")
+        .map(|v| {
+            v.split(',')
+                .filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    (rps, p50, p99, non2xx + socket)
+}
+
+fn get_script(token: Option<&str>) -> String {
+    lua_headers(token)
+}
+
+/// POST a new member each request: `m-<thread>-<n>`.
+fn add_script(path: &str) -> String {
+    format!(
+        r#"{headers}
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local thread_counter = 0
+function setup(thread)
+  thread_counter = thread_counter + 1
+  thread:set("tid", thread_counter)
+end
+local n = 0
+function request()
+  n = n + 1
+  return wrk.format("POST", "{path}", nil, string.format('{{"member":"m-%d-%d-%d"}}', tid, n, os.time()))
+end
+"#,
+        headers = lua_headers(Some(OWNER))
+    )
+}
+
+/// PUT the member's status, alternating so every request writes.
+fn put_script(path: &str, token: &str) -> String {
+    format!(
+        r#"{headers}
+wrk.method = "PUT"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+function request()
+  n = n + 1
+  local status = (n % 2 == 0) and "accepted" or "rejected"
+  return wrk.format("PUT", "{path}", nil, string.format('{{"status":"%s"}}', status))
+end
+"#,
+        headers = lua_headers(Some(token))
+    )
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut req = http.request(method, &url).header("X-Auth-Token", token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let rsp = req.send().await.unwrap();
+    assert!(rsp.status().is_success(), "{url}: {}", rsp.status());
+    rsp.json().await.unwrap_or(serde_json::Value::Null)
+}
+
+/// Data for scenarios 1-4: an image with 10 members, a membership to flip,
+/// and 1,000 images shared with and accepted by the consumer.
+async fn setup_small(base: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let image = call(
+        &http,
+        post.clone(),
+        format!("{base}/v2/images"),
+        OWNER,
+        Some(serde_json::json!({"name": "ten"})),
+    )
+    .await;
+    let image = image["id"].as_str().unwrap().to_owned();
+    for i in 0..9 {
+        call(
+            &http,
+            post.clone(),
+            format!("{base}/v2/images/{image}/members"),
+            OWNER,
+            Some(serde_json::json!({"member": format!("p{i}")})),
+        )
+        .await;
+    }
+    call(
+        &http,
+        post.clone(),
+        format!("{base}/v2/images/{image}/members"),
+        OWNER,
+        Some(serde_json::json!({"member": "project-b"})),
+    )
+    .await;
+    for chunk in 0..20 {
+        let tasks = (0..50).map(|i| {
+            let (http, base) = (http.clone(), base.to_owned());
+            async move {
+                let img = call(
+                    &http,
+                    reqwest::Method::POST,
+                    format!("{base}/v2/images"),
+                    OWNER,
+                    Some(serde_json::json!({"name": format!("shared-{chunk}-{i}")})),
+                )
+                .await;
+                let id = img["id"].as_str().unwrap().to_owned();
+                call(
+                    &http,
+                    reqwest::Method::POST,
+                    format!("{base}/v2/images/{id}/members"),
+                    OWNER,
+                    Some(serde_json::json!({"member": "project-b"})),
+                )
+                .await;
+                call(
+                    &http,
+                    reqwest::Method::PUT,
+                    format!("{base}/v2/images/{id}/members/project-b"),
+                    CONSUMER,
+                    Some(serde_json::json!({"status": "accepted"})),
+                )
+                .await;
+            }
+        });
+        futures_join(tasks).await;
+    }
+    let list = http
+        .get(format!("{base}/v2/images/{image}/members"))
+        .header("X-Auth-Token", OWNER)
+        .send()
+        .await
+        .unwrap();
+    let body = list.text().await.unwrap();
+    (image, body)
+}
+
+async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(
+    tasks: impl Iterator<Item = F>,
+) {
+    let handles: Vec<_> = tasks.map(tokio::spawn).collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+}
+
+fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut Vec<Row>) {
+    let pid = server.child.id();
+    let base = &server.base;
+    peak_rss_mb(pid);
+    let scenarios: [(&str, String, String); 4] = [
+        (
+            "1 GET members (10)",
+            format!("{base}/v2/images/{image}/members"),
+            get_script(Some(OWNER)),
+        ),
+        (
+            "2 POST add member",
+            base.clone(),
+            add_script(&format!("/v2/images/{image}/members")),
+        ),
+        (
+            "3 PUT member status",
+            base.clone(),
+            put_script(&format!("/v2/images/{image}/members/project-b"), CONSUMER),
+        ),
+        (
+            "4 GET images accepted (1k shared)",
+            format!("{base}/v2/images?member_status=accepted"),
+            get_script(Some(CONSUMER)),
+        ),
+    ];
+    for (name, url, script) in scenarios {
+        let (rps, p50, p99, errors) = wrk(args, &url, &script);
+        rows.push(Row {
+            scenario: format!("{name} [{label}]"),
+            rps,
+            p50,
+            p99,
+            errors,
+            rss_mb: peak_rss_mb(pid),
+            note: String::new(),
+        });
+        eprintln!("  {name} [{label}]: {rps:.0} req/s");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let mut rows = Vec::new();
+
+    // Scenarios 1-4 on a fresh SQLite store, and the baseline.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bench-tokens.toml"), TOKENS).unwrap();
+    let server = start_server(dir.path(), None);
+    eprintln!("setting up scenarios 1-4 (sqlite) …");
+    let (image, members_body) = setup_small(&server.base).await;
+
+    let body_file = dir.path().join("members-body.json");
+    std::fs::write(&body_file, &members_body).unwrap();
+    let mut cmd = Command::new(bin("baseline"));
+    cmd.arg("127.0.0.1:0").arg(&body_file);
+    let baseline = start(cmd);
+    let (rps, p50, p99, errors) = wrk(&args, &format!("{}/", baseline.base), &get_script(None));
+    let baseline_rps = rps;
+    rows.push(Row {
+        scenario: "0 bare hyper, same body (baseline)".into(),
+        rps,
+        p50,
+        p99,
+        errors,
+        rss_mb: peak_rss_mb(baseline.child.id()),
+        note: String::new(),
+    });
+    drop(baseline);
+
+    run_small(&args, "sqlite", &server, &image, &mut rows);
+    drop(server);
+
+    if let Some(url) = &args.postgres {
+        let pg_dir = tempfile::tempdir().unwrap();
+        std::fs::write(pg_dir.path().join("bench-tokens.toml"), TOKENS).unwrap();
+        let server = start_server(pg_dir.path(), Some(url));
+        eprintln!("setting up scenarios 1-4 (postgres) …");
+        let (image, _) = setup_small(&server.base).await;
+        run_small(&args, "postgres", &server, &image, &mut rows);
+    }
+
+    // Scenario 5: 1-3 on a store preloaded with many images and memberships.
+    if args.scale_images > 0 {
+        let tmp;
+        let scale_dir = match &args.scale_dir {
+            Some(d) => d.clone(),
+            None => {
+                tmp = tempfile::tempdir().unwrap();
+                tmp.path().to_owned()
+            }
+        };
+        let marker = scale_dir.join(format!(
+            "preloaded-{}x{}",
+            args.scale_images, args.scale_members
+        ));
+        if !marker.exists() {
+            let _ = std::fs::remove_dir_all(&scale_dir);
+            std::fs::create_dir_all(&scale_dir).unwrap();
+            let started = Instant::now();
+            let status = Command::new(bin("preload"))
+                .arg(&scale_dir)
+                .arg(args.scale_images.to_string())
+                .arg(args.scale_members.to_string())
+                .status()
+                .unwrap();
+            assert!(status.success(), "preload failed");
+            eprintln!("preload took {:.1}s", started.elapsed().as_secs_f64());
+            std::fs::write(&marker, "").unwrap();
+        }
+        std::fs::write(scale_dir.join("bench-tokens.toml"), TOKENS).unwrap();
+        let started = Instant::now();
+        let server = start_server(&scale_dir, None);
+        let http = reqwest::Client::new();
+        // Start-up: process start until the first answered request.
+        loop {
+            if http
+                .get(format!("{}/versions", server.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let startup = started.elapsed();
+        let pid = server.child.id();
+        let image0 =
+            uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000u128).to_string();
+        let label = format!(
+            "{}M images, {}M members",
+            args.scale_images as f64 / 1e6,
+            (args.scale_images * args.scale_members) as f64 / 1e6
+        );
+        peak_rss_mb(pid);
+        let base = &server.base;
+        let scenarios: [(&str, String, String); 3] = [
+            (
+                "5.1 GET members (10)",
+                format!("{base}/v2/images/{image0}/members"),
+                get_script(Some(OWNER)),
+            ),
+            (
+                "5.2 POST add member",
+                base.clone(),
+                add_script(&format!("/v2/images/{image0}/members")),
+            ),
+            (
+                "5.3 PUT member status",
+                base.clone(),
+                put_script(&format!("/v2/images/{image0}/members/proj-0"), SCALE_MEMBER),
+            ),
+        ];
+        for (i, (name, url, script)) in scenarios.into_iter().enumerate() {
+            let (rps, p50, p99, errors) = wrk(&args, &url, &script);
+            let note = if i == 0 {
+                format!("start-up {:.0} ms", startup.as_secs_f64() * 1000.0)
+            } else {
+                String::new()
+            };
+            rows.push(Row {
+                scenario: format!("{name} [{label}]"),
+                rps,
+                p50,
+                p99,
+                errors,
+                rss_mb: peak_rss_mb(pid),
+                note,
+            });
+            eprintln!("  {name}: {rps:.0} req/s");
+        }
+    }
+
+    let mut table = String::new();
+    writeln!(
+        table,
+        "| scenario | req/s | p50 | p99 | errors | server peak RSS | note |"
+    )
+    .unwrap();
+    writeln!(table, "|---|---:|---:|---:|---:|---:|---|").unwrap();
+    for r in &rows {
+        let mut note = r.note.clone();
+        if r.scenario.starts_with("1 ") || r.scenario.starts_with("5.1") {
+            let ratio = format!("{:.0} % of baseline", 100.0 * r.rps / baseline_rps);
+            note = if note.is_empty() {
+                ratio
+            } else {
+                format!("{ratio}; {note}")
+            };
+        }
+        writeln!(
+            table,
+            "| {} | {:.0} | {} | {} | {} | {:.1} MiB | {} |",
+            r.scenario, r.rps, r.p50, r.p99, r.errors, r.rss_mb, note
+        )
+        .unwrap();
+    }
+    println!(
+        "wrk -t{} -c{} -d{}s, loopback, load generator and server on the same machine\n\n{table}",
+        args.threads, args.connections, args.duration
+    );
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &table).unwrap();
+    }
+}
