@@ -1,6 +1,11 @@
 //! Generates the Rust client from the hand-written OpenAPI document at build
 //! time (progenitor). The output lives in OUT_DIR and is never committed, so
 //! the client cannot drift from `openapi/imgshare.json`.
+//!
+//! With the `builder-style` feature it also generates the same API as a
+//! builder-style client whose types derive `schemars::JsonSchema`
+//! (`imgshare::builder_style`): that is the shape progenitor's CLI generator
+//! needs, and the `imgshare` command-line client (`cli/`) is built on it.
 
 use std::{env, fs, path::PathBuf};
 
@@ -26,11 +31,24 @@ fn main() {
     settings
         .with_interface(InterfaceStyle::Positional)
         .with_tag(TagStyle::Merged);
-    let tokens = Generator::new(&settings)
-        .generate_tokens(&spec)
-        .unwrap_or_else(|e| panic!("progenitor failed on {}: {e}", spec_path.display()));
+    generate(&spec, &settings, "imgshare_client.rs");
+
+    if env::var_os("CARGO_FEATURE_BUILDER_STYLE").is_some() {
+        let mut settings = GenerationSettings::default();
+        settings
+            .with_interface(InterfaceStyle::Builder)
+            .with_tag(TagStyle::Merged)
+            .with_derive("schemars::JsonSchema");
+        generate(&spec, &settings, "imgshare_builder_style.rs");
+    }
+}
+
+fn generate(spec: &openapiv3::OpenAPI, settings: &GenerationSettings, file_name: &str) {
+    let tokens = Generator::new(settings)
+        .generate_tokens(spec)
+        .unwrap_or_else(|e| panic!("progenitor failed on openapi/imgshare.json: {e}"));
     let file = syn::parse2(tokens).expect("progenitor produced valid Rust");
-    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("imgshare_client.rs");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join(file_name);
     fs::write(&out, prettyplease::unparse(&file))
         .unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }

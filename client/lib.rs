@@ -17,6 +17,16 @@ mod generated {
 
 pub use generated::*;
 
+/// The same API as a builder-style client (`client.add_member().image_id(..)
+/// .body_map(|b| b.member(..)).send()`), its types deriving
+/// `schemars::JsonSchema`. Enabled by the `builder-style` feature; it is what
+/// progenitor's CLI generator builds on (see the `imgshare-cli` crate).
+#[cfg(feature = "builder-style")]
+pub mod builder_style {
+    #![allow(clippy::all, unused_imports, dead_code)]
+    include!(concat!(env!("OUT_DIR"), "/imgshare_builder_style.rs"));
+}
+
 /// The header that carries the caller's token.
 pub const AUTH_HEADER: &str = "x-auth-token";
 
