@@ -1,13 +1,72 @@
 //! Rust client for the imgshare API, generated at build time by progenitor
 //! from `openapi/imgshare.json` (see `build.rs`).
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = imgshare::Client::with_token("http://127.0.0.1:9292", "my-token")?;
-//! let body = imgshare::types::MemberCreate { member: "project-b".parse()? };
-//! let member = client.add_member("d164b5df-1bc3-4c3f-893e-3e471fd16e64", None, &body).await?;
-//! assert_eq!(member.status, imgshare::types::MemberStatus::Pending);
-//! # Ok(()) }
+//! Calls are positional: path parameters, then the optional per-call
+//! `x_auth_token` (`None` with [`Client::with_token`]), then the body. Errors
+//! are [`Error<types::ApiError>`](Error); a documented error response carries
+//! the server's envelope (`code`, `title`, `message`).
+//!
+//! ```
+//! # // This example runs as a doctest against a real server started
+//! # // in-process (the imgshare-server dev-dependency) on a free port, with a
+//! # // fresh store and one identity: project-a, token "my-token".
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let tokens = dir.path().join("tokens.toml");
+//! # std::fs::write(&tokens, r#"
+//! # [[tokens]]
+//! # token = "my-token"
+//! # project_id = "project-a"
+//! # user_id = "alice"
+//! # roles = ["member", "reader"]
+//! # "#)?;
+//! # let mut config = imgshare_server::Config::new("127.0.0.1:0".parse()?, dir.path().join("data"));
+//! # config.tokens = Some(tokens);
+//! # let server = imgshare_server::start(&config).await?;
+//! # let url = format!("http://{}", server.local_addr());
+//! use imgshare::{types, Client};
+//!
+//! // `url` is the server's root, e.g. "http://127.0.0.1:9292".
+//! let client = Client::with_token(&url, "my-token")?;
+//!
+//! // Create an image (visibility defaults to "shared") ...
+//! let image = client
+//!     .create_image(None, &types::ImageCreate {
+//!         name: Some("ubuntu-22.04".into()),
+//!         disk_format: Some("qcow2".into()),
+//!         container_format: Some("bare".into()),
+//!         ..Default::default()
+//!     })
+//!     .await?
+//!     .into_inner();
+//! assert_eq!(image.owner, "project-a");
+//! let image_id = image.id.to_string();
+//!
+//! // ... share it with project-b: a pending membership.
+//! let body = types::MemberCreate { member: "project-b".parse()? };
+//! let member = client.add_member(&image_id, None, &body).await?;
+//! assert_eq!(member.member_id.as_str(), "project-b");
+//! assert_eq!(member.status, types::MemberStatus::Pending);
+//!
+//! let members = client.list_members(&image_id, None).await?.into_inner().members;
+//! assert_eq!(members.len(), 1);
+//!
+//! // Adding it again: 409 with the server's envelope.
+//! match client.add_member(&image_id, None, &body).await {
+//!     Err(imgshare::Error::ErrorResponse(rsp)) => {
+//!         assert_eq!(rsp.status().as_u16(), 409);
+//!         assert_eq!(rsp.error.code.to_string(), "imgshare.member_duplicate");
+//!         assert_eq!(
+//!             rsp.error.message,
+//!             format!("Member project-b is duplicated for image {image_id}")
+//!         );
+//!     }
+//!     other => panic!("expected a 409, got {other:?}"),
+//! }
+//! # server.close().await?;
+//! # Ok(())
+//! # }
 //! ```
 
 #![allow(clippy::all, unused_imports, dead_code)]
