@@ -46,7 +46,7 @@ fn envelope(
     rsp
 }
 
-fn not_allowed(rqctx: &RequestContext<AppState>, allow: &'static str) -> Response<Body> {
+pub(crate) fn not_allowed(rqctx: &RequestContext<AppState>, allow: &'static str) -> Response<Body> {
     let message = format!(
         "The method {} is not allowed for this resource.",
         rqctx.request.method()
@@ -170,5 +170,7 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     refuse!(api; "/v2/schemas/members", "GET";
         members_schema_post = POST, members_schema_put = PUT, members_schema_delete = DELETE,
         members_schema_patch = PATCH);
+    // The document itself, its YAML form and the reference page.
+    crate::docs::register(api)?;
     Ok(())
 }

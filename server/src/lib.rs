@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod docs;
 pub mod domain;
 pub mod error;
 mod fallback;
