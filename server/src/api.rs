@@ -431,7 +431,29 @@ pub type ImageReply = Reply<HttpResponseOk<Image>>;
 pub type SchemaReply = Reply<HttpResponseOk<serde_json::Value>>;
 pub type DeletedReply = Reply<HttpResponseDeleted>;
 
-#[dropshot::api_description]
+#[dropshot::api_description {
+    tag_config = {
+        allow_other_tags = false,
+        policy = dropshot::EndpointTagPolicy::ExactlyOne,
+        tags = {
+            images = {
+                description = "Image records: create, list, show, update (JSON patch), tag and \
+                               delete. Only the metadata sharing needs; no image data.",
+            },
+            members = {
+                description = "Image members: the owner shares a `shared` image with another \
+                               project, which accepts or rejects it.",
+            },
+            schemas = {
+                description = "Glance's JSON schemas, which python-glanceclient reads before \
+                               its calls.",
+            },
+            versions = {
+                description = "Version discovery (no token needed).",
+            },
+        },
+    },
+}]
 pub trait ImgshareApi {
     type Context;
 
@@ -652,6 +674,7 @@ pub fn derived_openapi() -> serde_json::Value {
         "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
          (\"Native OpenStack API\").",
     );
+    doc.license("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0");
     doc.json().expect("serialisable OpenAPI document")
 }
 
