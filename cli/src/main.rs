@@ -130,9 +130,17 @@ struct Output {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("imgshare: cannot print the result as JSON: {e}"),
+    use std::io::Write;
+    let text = match serde_json::to_string_pretty(value) {
+        Ok(text) => text,
+        Err(e) => return eprintln!("imgshare: cannot print the result as JSON: {e}"),
+    };
+    // A closed pipe (`imgshare … | head`) is not an error worth a panic.
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("imgshare: writing to stdout: {e}")
+        }
+        _ => {}
     }
 }
 
