@@ -37,6 +37,10 @@ struct Args {
     /// Run scenarios 1-4 against PostgreSQL at this URL as well.
     #[arg(long)]
     postgres: Option<String>,
+    /// Profile the server with `perf record` during these scenarios (e.g. 2 for
+    /// the add path) and write `perf report` summaries to target/perf-*.txt.
+    #[arg(long, value_delimiter = ',')]
+    perf: Vec<String>,
     /// Also write the table as Markdown to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
@@ -368,7 +372,15 @@ fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut 
         ),
     ];
     for (name, url, script) in scenarios {
+        let id = name.split(' ').next().unwrap_or_default().to_owned();
+        let profiler = args
+            .perf
+            .contains(&id)
+            .then(|| start_perf(pid, &format!("{id}-{label}"), args.duration));
         let (rps, p50, p99, errors) = wrk(args, &url, &script);
+        if let Some(p) = profiler {
+            finish_perf(p);
+        }
         rows.push(Row {
             scenario: format!("{name} [{label}]"),
             rps,
@@ -380,6 +392,44 @@ fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut 
         });
         eprintln!("  {name} [{label}]: {rps:.0} req/s");
     }
+}
+
+/// `perf record` on the server for one scenario.
+fn start_perf(pid: u32, label: &str, seconds: u32) -> (Child, PathBuf, PathBuf) {
+    let data = std::env::temp_dir().join(format!("imgshare-perf-{label}.data"));
+    let report = PathBuf::from("target").join(format!("perf-{label}.txt"));
+    let child = Command::new("perf")
+        .args(["record", "-F", "1999", "-g", "-o"])
+        .arg(&data)
+        .args(["-p", &pid.to_string(), "--", "sleep", &seconds.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("perf is installed (linux-perf)");
+    (child, data, report)
+}
+
+fn finish_perf((mut child, data, report): (Child, PathBuf, PathBuf)) {
+    let _ = child.wait();
+    let out = Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "--sort",
+            "dso,symbol",
+            "--percent-limit",
+            "0.7",
+            "-g",
+            "none",
+            "-i",
+        ])
+        .arg(&data)
+        .output()
+        .expect("perf report");
+    let _ = std::fs::create_dir_all("target");
+    std::fs::write(&report, &out.stdout).unwrap();
+    eprintln!("  profile: {}", report.display());
 }
 
 #[tokio::main]

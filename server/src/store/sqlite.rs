@@ -85,34 +85,25 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("write was not applied".into()))?
     }
 
-    /// Runs a read on a pooled read-only connection, on the calling thread:
-    /// point reads take microseconds, less than a hop to a blocking pool.
-    /// Reads that may scan (`scan = true`) tell a multi-threaded runtime to
-    /// move other tasks off this worker first.
-    fn read<T, F>(&self, scan: bool, f: F) -> StoreResult<T>
+    /// Runs a read on a pooled read-only connection, on the calling thread.
+    /// Reads are index lookups bounded by a page (the image list walks
+    /// indexes in list order), so they take microseconds: less than a hop to
+    /// a blocking pool would cost.
+    fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&Connection) -> StoreResult<T>,
     {
-        let run = || {
-            let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_reader(&self.path).map_err(internal)?,
-            };
-            let result = f(&conn);
-            self.readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
-            result
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_reader(&self.path).map_err(internal)?,
         };
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if scan && multi_thread {
-            tokio::task::block_in_place(run)
-        } else {
-            run()
-        }
+        let result = f(&conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        result
     }
 }
 
@@ -314,7 +305,7 @@ fn select_member(
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_image(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
-        self.read(false, |c| {
+        self.read(|c| {
             c.prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"))
                 .and_then(|mut st| st.query_row([id], image_from_row).optional())
                 .map_err(internal)
@@ -330,7 +321,7 @@ impl Store for SqliteStore {
                 SqlArg::Int(i) => rusqlite::types::Value::Integer(i),
             })
             .collect();
-        self.read(true, |c| {
+        self.read(|c| {
             let mut st = c.prepare_cached(&sql).map_err(internal)?;
             let rows = st
                 .query_map(rusqlite::params_from_iter(args), image_from_row)
@@ -449,11 +440,11 @@ impl Store for SqliteStore {
         image_id: &str,
         member_id: &str,
     ) -> StoreResult<Option<MemberRecord>> {
-        self.read(false, |c| select_member(c, image_id, member_id))
+        self.read(|c| select_member(c, image_id, member_id))
     }
 
     async fn list_members(&self, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
-        self.read(false, |c| {
+        self.read(|c| {
             let mut st = c
                 .prepare_cached(
                     "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
