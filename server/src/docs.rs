@@ -4,9 +4,11 @@
 //! * `GET /openapi.json`: exactly `openapi/imgshare.json`, embedded at build
 //!   time, so the binary cannot serve a different document;
 //! * `GET /openapi.yaml`: the same document rendered as YAML (key order kept);
-//! * `GET /docs`: a browsable reference (Redoc, vendored under
+//! * `GET /docs`: a browsable reference (Redoc 2.5.4, vendored under
 //!   `server/assets/redoc/` with its licence; no CDN, no external fonts);
-//! * `GET /docs/redoc.standalone.js`: the vendored Redoc bundle.
+//! * `GET /docs/redoc.standalone.js`: the vendored Redoc bundle, with the one
+//!   URL it would fetch from a CDN (its logo) replaced by an inline image
+//!   (`server/assets/redoc/README.md`).
 //!
 //! None of them needs a token. Each answer carries an `ETag` (SHA-256 of the
 //! bytes) and honours `If-None-Match` with 304. Other methods get 405 in the
@@ -30,14 +32,30 @@ const DOCS_HTML: &str = r#"<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>imgshare API reference</title>
+<link rel="icon" href="data:,">
 <style>body { margin: 0; padding: 0; }</style>
 </head>
 <body>
 <redoc spec-url="openapi.json"></redoc>
-<script type="module" src="docs/redoc.standalone.js"></script>
+<script src="docs/redoc.standalone.js"></script>
 </body>
 </html>
 "#;
+/// Redoc's footer logo comes from its CDN; served as an empty inline SVG instead.
+const REDOC_CDN_LOGO: &str = "https://cdn.redoc.ly/redoc/logo-mini.svg";
+const INLINE_LOGO: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E";
+
+/// The bundle as served: the vendored file with its one CDN URL made inline.
+fn redoc_bundle() -> Vec<u8> {
+    let js = std::str::from_utf8(REDOC_JS).expect("the Redoc bundle is UTF-8");
+    assert_eq!(
+        js.matches(REDOC_CDN_LOGO).count(),
+        1,
+        "the vendored Redoc bundle no longer loads {REDOC_CDN_LOGO} once: see server/assets/redoc/README.md"
+    );
+    js.replace(REDOC_CDN_LOGO, INLINE_LOGO).into_bytes()
+}
+
 /// Everything the page loads comes from this server.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
                         img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
@@ -80,8 +98,10 @@ static YAML: LazyLock<Asset> =
     LazyLock::new(|| Asset::new(spec_yaml().as_bytes(), "application/yaml"));
 static HTML: LazyLock<Asset> =
     LazyLock::new(|| Asset::new(DOCS_HTML.as_bytes(), "text/html; charset=utf-8"));
-static REDOC: LazyLock<Asset> =
-    LazyLock::new(|| Asset::new(REDOC_JS, "text/javascript; charset=utf-8"));
+static REDOC: LazyLock<Asset> = LazyLock::new(|| {
+    let bytes: &'static [u8] = Vec::leak(redoc_bundle());
+    Asset::new(bytes, "text/javascript; charset=utf-8")
+});
 
 /// Does `If-None-Match` (a list of tags, or `*`) match `etag`? Weak
 /// comparison, as RFC 9110 asks for `If-None-Match`.
@@ -205,6 +225,16 @@ mod tests {
             spec_yaml().starts_with("openapi: 3.0.3\ninfo:"),
             "{}",
             &spec_yaml()[..40]
+        );
+    }
+
+    #[test]
+    fn redoc_bundle_loads_nothing_from_its_cdn() {
+        let js = String::from_utf8(redoc_bundle()).unwrap();
+        assert!(!js.contains("cdn.redoc.ly"));
+        assert_eq!(
+            js.len(),
+            REDOC_JS.len() - REDOC_CDN_LOGO.len() + INLINE_LOGO.len()
         );
     }
 
