@@ -198,8 +198,17 @@ fn member_view(m: &MemberRecord) -> Member {
 }
 
 fn image_view(i: ImageRecord) -> Image {
-    let status = serde_json::from_value(serde_json::Value::String(i.status.clone()))
-        .unwrap_or(ImageStatus::Queued);
+    let status = match i.status.as_str() {
+        "saving" => ImageStatus::Saving,
+        "active" => ImageStatus::Active,
+        "killed" => ImageStatus::Killed,
+        "deleted" => ImageStatus::Deleted,
+        "uploading" => ImageStatus::Uploading,
+        "importing" => ImageStatus::Importing,
+        "pending_delete" => ImageStatus::PendingDelete,
+        "deactivated" => ImageStatus::Deactivated,
+        _ => ImageStatus::Queued,
+    };
     let fields = ImageFields {
         id: Uuid::parse_str(&i.id).unwrap_or_default(),
         self_: format!("/v2/images/{}", i.id),

@@ -84,6 +84,24 @@ pub trait Store: Send + Sync + 'static {
     async fn shutdown(&self);
 }
 
+/// Tags as stored (a JSON array); most images have none.
+pub fn parse_tags(text: &str) -> serde_json::Result<Vec<String>> {
+    if text == "[]" {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text)
+}
+
+/// Custom properties as stored (a JSON object); most images have few.
+pub fn parse_properties(
+    text: &str,
+) -> serde_json::Result<std::collections::BTreeMap<String, String>> {
+    if text == "{}" {
+        return Ok(Default::default());
+    }
+    serde_json::from_str(text)
+}
+
 /// The columns of `images`, in the order both backends read them.
 pub const IMAGE_COLUMNS: &str = "id, name, status, visibility, owner, protected, os_hidden, \
     disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at";

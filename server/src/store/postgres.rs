@@ -6,7 +6,6 @@
 //! that up. Transient failures (lost connections, serialisation failures,
 //! deadlocks) are retried a few times, then answered 503.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,7 +15,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
-use super::{list_images_sql, ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS};
+use super::{
+    list_images_sql, parse_properties, parse_tags, ImageEdit, SqlArg, Store, StoreError,
+    StoreResult, IMAGE_COLUMNS,
+};
 use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
 use crate::error::Error;
 
@@ -169,9 +171,8 @@ fn image_from_row(row: &Row) -> StoreResult<ImageRecord> {
         container_format: row.get(8),
         min_disk: row.get::<_, i64>(9) as u64,
         min_ram: row.get::<_, i64>(10) as u64,
-        tags: serde_json::from_str(&tags).map_err(|_| corrupt("tags"))?,
-        properties: serde_json::from_str::<BTreeMap<String, String>>(&properties)
-            .map_err(|_| corrupt("properties"))?,
+        tags: parse_tags(&tags).map_err(|_| corrupt("tags"))?,
+        properties: parse_properties(&properties).map_err(|_| corrupt("properties"))?,
         created_at: row.get(13),
         updated_at: row.get(14),
     })
