@@ -37,8 +37,6 @@ pub struct SqliteStore {
     /// `None` on the channel tells the writer to finish and exit.
     writer: mpsc::Sender<Option<Job>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Dropping the sender stops the checkpointer.
-    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -52,11 +50,6 @@ impl SqliteStore {
         configure(&conn).map_err(internal)?;
         migrate(&conn)?;
 
-        // Checkpoints run beside the writer, not inside a commit: a commit
-        // that also had to fold the WAL back would stall its whole batch.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(internal)?;
-        let checkpointer = spawn_checkpointer(&path)?;
         let (tx, rx) = mpsc::channel::<Option<Job>>(4 * MAX_BATCH);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -66,7 +59,6 @@ impl SqliteStore {
             path,
             writer: tx,
             writer_thread: Mutex::new(Some(thread)),
-            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -115,31 +107,6 @@ impl SqliteStore {
             .push(conn);
         result
     }
-}
-
-/// Every quarter second, a PASSIVE checkpoint on its own connection: it copies
-/// committed pages back into the database file without blocking the writer or
-/// readers, so the WAL stays small.
-fn spawn_checkpointer(
-    path: &Path,
-) -> StoreResult<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
-    let conn = Connection::open(path).map_err(internal)?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(internal)?;
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let handle = std::thread::Builder::new()
-        .name("sqlite-checkpoint".into())
-        .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(Duration::from_millis(250))
-            {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
-                }
-            }
-        })
-        .map_err(|e| StoreError::Internal(format!("spawning checkpointer: {e}")))?;
-    Ok((stop, handle))
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -583,15 +550,6 @@ impl Store for SqliteStore {
     }
 
     async fn shutdown(&self) {
-        let checkpointer = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some((stop, handle)) = checkpointer {
-            drop(stop);
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
         // Jobs queued before the stop marker are still committed and answered.
         let _ = self.writer.send(None).await;
         let handle = self
