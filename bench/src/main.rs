@@ -87,7 +87,20 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, so the server flushes and checkpoints its store (a
+    /// reused large store must not start with a huge WAL); SIGKILL after 30 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
