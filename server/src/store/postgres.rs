@@ -16,8 +16,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    list_images_sql, parse_properties, parse_tags, ImageEdit, SqlArg, Store, StoreError,
-    StoreResult, IMAGE_COLUMNS,
+    list_images_sql, merge_pages, parse_properties, parse_tags, ImageEdit, SqlArg, Store,
+    StoreError, StoreResult, IMAGE_COLUMNS,
 };
 use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
 use crate::error::Error;
@@ -243,18 +243,26 @@ impl Store for PostgresStore {
     }
 
     async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
-        let (sql, args) = list_images_sql(query, |n| format!("${n}"));
+        let branches = list_images_sql(query, |n| format!("${n}"));
         reading!(self, |c| {
-            let params: Vec<&(dyn ToSql + Sync)> = args
-                .iter()
-                .map(|a| match a {
-                    SqlArg::Text(t) => t as &(dyn ToSql + Sync),
-                    SqlArg::Int(i) => i as &(dyn ToSql + Sync),
-                })
-                .collect();
-            let st = c.prepare_cached(&sql).await.map_err(pg_error)?;
-            let rows = c.query(&st, &params).await.map_err(pg_error)?;
-            rows.iter().map(image_from_row).collect()
+            let mut pages = Vec::with_capacity(branches.len());
+            for (sql, args) in &branches {
+                let params: Vec<&(dyn ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| match a {
+                        SqlArg::Text(t) => t as &(dyn ToSql + Sync),
+                        SqlArg::Int(i) => i as &(dyn ToSql + Sync),
+                    })
+                    .collect();
+                let st = c.prepare_cached(sql).await.map_err(pg_error)?;
+                let rows = c.query(&st, &params).await.map_err(pg_error)?;
+                pages.push(
+                    rows.iter()
+                        .map(image_from_row)
+                        .collect::<StoreResult<Vec<_>>>()?,
+                );
+            }
+            Ok(merge_pages(pages, query.limit))
         })
     }
 

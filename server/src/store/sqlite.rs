@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    list_images_sql, parse_properties, parse_tags, ImageEdit, SqlArg, Store, StoreError,
-    StoreResult, IMAGE_COLUMNS,
+    list_images_sql, merge_pages, parse_properties, parse_tags, ImageEdit, SqlArg, Store,
+    StoreError, StoreResult, IMAGE_COLUMNS,
 };
 use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
 use crate::error::Error;
@@ -314,20 +314,21 @@ impl Store for SqliteStore {
     }
 
     async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
-        let (sql, args) = list_images_sql(query, |n| format!("?{n}"));
-        let args: Vec<rusqlite::types::Value> = args
-            .into_iter()
-            .map(|a| match a {
-                SqlArg::Text(t) => rusqlite::types::Value::Text(t),
-                SqlArg::Int(i) => rusqlite::types::Value::Integer(i),
-            })
-            .collect();
+        let branches = list_images_sql(query, |n| format!("?{n}"));
         self.read(|c| {
-            let mut st = c.prepare_cached(&sql).map_err(internal)?;
-            let rows = st
-                .query_map(rusqlite::params_from_iter(args), image_from_row)
-                .map_err(internal)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+            let mut pages = Vec::with_capacity(branches.len());
+            for (sql, args) in branches {
+                let args = args.into_iter().map(|a| match a {
+                    SqlArg::Text(t) => rusqlite::types::Value::Text(t),
+                    SqlArg::Int(i) => rusqlite::types::Value::Integer(i),
+                });
+                let mut st = c.prepare_cached(&sql).map_err(internal)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(args), image_from_row)
+                    .map_err(internal)?;
+                pages.push(rows.collect::<Result<Vec<_>, _>>().map_err(internal)?);
+            }
+            Ok(merge_pages(pages, query.limit))
         })
     }
 
