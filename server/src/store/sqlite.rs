@@ -49,11 +49,15 @@ impl SqliteStore {
         let conn = Connection::open(&path).map_err(internal)?;
         configure(&conn).map_err(internal)?;
         migrate(&conn)?;
+        // SQLite's PASSIVE auto-checkpoint (every 1,000 pages) keeps the WAL
+        // small, but under constant reads it never gets to reset it, and the
+        // WAL then grows without bound; the writer watches for that.
+        let wal = path.with_extension("sqlite3-wal");
 
         let (tx, rx) = mpsc::channel::<Option<Job>>(4 * MAX_BATCH);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, wal))
             .map_err(|e| StoreError::Internal(format!("spawning writer: {e}")))?;
         Ok(SqliteStore {
             path,
@@ -153,7 +157,11 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     tx.commit().map_err(internal)
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Option<Job>>) {
+/// WAL size (bytes) past which the auto-checkpoint is starved and the writer
+/// forces a RESTART checkpoint.
+const CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Option<Job>>, wal: PathBuf) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stop = false;
     while !stop {
@@ -172,9 +180,39 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Option<Job>>) {
             }
         }
         run_batch(&conn, &mut batch);
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() >= CHECKPOINT_WAL_BYTES) {
+            checkpoint(&conn);
+        }
     }
     // Fold the WAL back into the main file so the next start opens fast.
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
+
+/// RESTART: copy the WAL into the database file, then wait (busy timeout)
+/// for readers still on the old WAL to finish, so the next commit writes the
+/// WAL from its start. Readers are short, so the wait is too; commits wait
+/// for it, which bounds the WAL at `CHECKPOINT_WAL_BYTES` plus one batch.
+/// (Measured: doing this at 4 or 16 MB instead of the auto-checkpoint cut
+/// add/update throughput by 40-50 %, so it is only the safety valve.)
+fn checkpoint(conn: &Connection) {
+    let started = std::time::Instant::now();
+    let result = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    });
+    match result {
+        Ok((busy, frames, copied)) => tracing::debug!(
+            busy,
+            frames,
+            copied,
+            ms = started.elapsed().as_millis() as u64,
+            "WAL checkpoint"
+        ),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+    }
 }
 
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
