@@ -358,32 +358,16 @@ async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(
     }
 }
 
-fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut Vec<Row>) {
-    let pid = server.child.id();
-    let base = &server.base;
+/// Runs each (name, url, wrk script) against the server `pid`: wrk, an
+/// optional perf profile, the peak RSS; one row each.
+fn run_scenarios(
+    args: &Args,
+    label: &str,
+    pid: u32,
+    scenarios: Vec<(&str, String, String)>,
+    rows: &mut Vec<Row>,
+) {
     peak_rss_mb(pid);
-    let scenarios: [(&str, String, String); 4] = [
-        (
-            "1 GET members (10)",
-            format!("{base}/v2/images/{image}/members"),
-            get_script(Some(OWNER)),
-        ),
-        (
-            "2 POST add member",
-            base.clone(),
-            add_script(&format!("/v2/images/{image}/members")),
-        ),
-        (
-            "3 PUT member status",
-            base.clone(),
-            put_script(&format!("/v2/images/{image}/members/project-b"), CONSUMER),
-        ),
-        (
-            "4 GET images accepted (1k shared)",
-            format!("{base}/v2/images?member_status=accepted"),
-            get_script(Some(CONSUMER)),
-        ),
-    ];
     for (name, url, script) in scenarios {
         let id = name.split(' ').next().unwrap_or_default().to_owned();
         let profiler = args
@@ -405,6 +389,34 @@ fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut 
         });
         eprintln!("  {name} [{label}]: {rps:.0} req/s");
     }
+}
+
+fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut Vec<Row>) {
+    let pid = server.child.id();
+    let base = &server.base;
+    let scenarios = vec![
+        (
+            "1 GET members (10)",
+            format!("{base}/v2/images/{image}/members"),
+            get_script(Some(OWNER)),
+        ),
+        (
+            "2 POST add member",
+            base.clone(),
+            add_script(&format!("/v2/images/{image}/members")),
+        ),
+        (
+            "3 PUT member status",
+            base.clone(),
+            put_script(&format!("/v2/images/{image}/members/project-b"), CONSUMER),
+        ),
+        (
+            "4 GET images accepted (1k shared)",
+            format!("{base}/v2/images?member_status=accepted"),
+            get_script(Some(CONSUMER)),
+        ),
+    ];
+    run_scenarios(args, label, pid, scenarios, rows);
 }
 
 /// `perf record` on the server for one scenario.
@@ -557,9 +569,8 @@ async fn main() {
             args.scale_images as f64 / 1e6,
             (args.scale_images * args.scale_members) as f64 / 1e6
         );
-        peak_rss_mb(pid);
         let base = &server.base;
-        let scenarios: [(&str, String, String); 3] = [
+        let scenarios = vec![
             (
                 "5.1 GET members (10)",
                 format!("{base}/v2/images/{image0}/members"),
@@ -576,24 +587,9 @@ async fn main() {
                 put_script(&format!("/v2/images/{image0}/members/proj-0"), SCALE_MEMBER),
             ),
         ];
-        for (i, (name, url, script)) in scenarios.into_iter().enumerate() {
-            let (rps, p50, p99, errors) = wrk(&args, &url, &script);
-            let note = if i == 0 {
-                format!("start-up {:.0} ms", startup.as_secs_f64() * 1000.0)
-            } else {
-                String::new()
-            };
-            rows.push(Row {
-                scenario: format!("{name} [{label}]"),
-                rps,
-                p50,
-                p99,
-                errors,
-                rss_mb: peak_rss_mb(pid),
-                note,
-            });
-            eprintln!("  {name}: {rps:.0} req/s");
-        }
+        let first = rows.len();
+        run_scenarios(&args, &label, pid, scenarios, &mut rows);
+        rows[first].note = format!("start-up {:.0} ms", startup.as_secs_f64() * 1000.0);
     }
 
     let mut table = String::new();
