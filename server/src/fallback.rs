@@ -136,12 +136,47 @@ macro_rules! refuse {
     };
 }
 
+/// Glance answers unknown unversioned paths (`/v1/…`, `/v3/…`) with 300
+/// Multiple Choices and its version document; so do we.
+fn multiple_choices(rqctx: &RequestContext<AppState>) -> Response<Body> {
+    let body = serde_json::to_string(&crate::http::versions_document(rqctx)).unwrap_or_default();
+    let mut rsp = Response::new(Body::from(body));
+    *rsp.status_mut() = StatusCode::MULTIPLE_CHOICES;
+    let h = rsp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id(rqctx)) {
+        h.insert(REQUEST_ID_HEADER, v);
+    }
+    rsp
+}
+
+#[dropshot::endpoint { method = GET, path = "/v1/{rest:.*}", unpublished = true }]
+async fn v1_paths(
+    rqctx: RequestContext<AppState>,
+    _path: Path<RestPath>,
+) -> Result<Response<Body>, HttpError> {
+    Ok(multiple_choices(&rqctx))
+}
+
+#[dropshot::endpoint { method = GET, path = "/v3/{rest:.*}", unpublished = true }]
+async fn v3_paths(
+    rqctx: RequestContext<AppState>,
+    _path: Path<RestPath>,
+) -> Result<Response<Body>, HttpError> {
+    Ok(multiple_choices(&rqctx))
+}
+
 /// Adds the unpublished endpoints.
 pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     for result in [
         api.register(upload_image_data),
         api.register(download_image_data),
         api.register(metadefs_schema),
+        api.register(v1_paths),
+        api.register(v3_paths),
     ] {
         result.map_err(|e| e.to_string())?;
     }

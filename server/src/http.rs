@@ -127,36 +127,8 @@ impl<'a> Call<'a> {
         Ok(caller)
     }
 
-    /// `--public-url`, else `http://<Host>`: the root of absolute links.
-    fn base_url(&self) -> String {
-        if let Some(u) = &self.rqctx.context().public_url {
-            return u.trim_end_matches('/').to_owned();
-        }
-        let host = self
-            .rqctx
-            .request
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| self.rqctx.request.uri().authority().map(|a| a.to_string()))
-            .unwrap_or_else(|| self.rqctx.server.local_addr.to_string());
-        format!("http://{host}")
-    }
-
     fn versions(&self) -> Versions {
-        let href = format!("{}/v2/", self.base_url());
-        let version = |id: &str, status: &str| ApiVersion {
-            id: id.into(),
-            status: status.into(),
-            links: vec![VersionLink {
-                rel: "self".into(),
-                href: href.clone(),
-            }],
-        };
-        Versions {
-            versions: vec![version("v2.5", "CURRENT"), version("v2.0", "SUPPORTED")],
-        }
+        versions_document(self.rqctx)
     }
 
     fn finish<R: HttpCodedResponse>(self, result: Result<R, Error>) -> Reply<R> {
@@ -183,6 +155,39 @@ impl<'a> Call<'a> {
             status = status.as_u16(),
             latency_us = self.started.elapsed().as_micros() as u64,
         );
+    }
+}
+
+/// `--public-url`, else `http://<Host>`: the root of absolute links.
+fn base_url(rqctx: &RequestContext<AppState>) -> String {
+    if let Some(u) = &rqctx.context().public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = rqctx
+        .request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| rqctx.request.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| rqctx.server.local_addr.to_string());
+    format!("http://{host}")
+}
+
+/// The version-discovery document (also what Glance answers on unknown
+/// unversioned paths).
+pub(crate) fn versions_document(rqctx: &RequestContext<AppState>) -> Versions {
+    let href = format!("{}/v2/", base_url(rqctx));
+    let version = |id: &str, status: &str| ApiVersion {
+        id: id.into(),
+        status: status.into(),
+        links: vec![VersionLink {
+            rel: "self".into(),
+            href: href.clone(),
+        }],
+    };
+    Versions {
+        versions: vec![version("v2.5", "CURRENT"), version("v2.0", "SUPPORTED")],
     }
 }
 

@@ -81,3 +81,18 @@ async fn image_schemas_describe_what_we_return() {
         }
     }
 }
+
+/// Unknown unversioned paths get Glance's answer: 300 and the version document.
+#[tokio::test]
+async fn unknown_unversioned_paths_get_300_and_the_versions() {
+    let s = TestServer::start().await;
+    for path in ["/v1/images", "/v3/", "/v1/images/x/members"] {
+        let (status, headers, body) = raw(reqwest::Method::GET, &s.url(path), None, None).await;
+        assert_eq!(status, 300, "{path}");
+        assert!(headers["x-openstack-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req-"));
+        assert_eq!(body["versions"][0]["id"], "v2.5", "{path}: {body}");
+    }
+}
