@@ -33,7 +33,16 @@ fn envelope(
             message,
         }
     });
-    let mut rsp = Response::new(Body::from(body.to_string()));
+    json_response(rqctx, status, body.to_string())
+}
+
+/// A JSON response with the request ID, as every answer here carries.
+fn json_response(
+    rqctx: &RequestContext<AppState>,
+    status: StatusCode,
+    body: String,
+) -> Response<Body> {
+    let mut rsp = Response::new(Body::from(body));
     *rsp.status_mut() = status;
     let h = rsp.headers_mut();
     h.insert(
@@ -140,17 +149,7 @@ macro_rules! refuse {
 /// Multiple Choices and its version document; so do we.
 fn multiple_choices(rqctx: &RequestContext<AppState>) -> Response<Body> {
     let body = serde_json::to_string(&crate::http::versions_document(rqctx)).unwrap_or_default();
-    let mut rsp = Response::new(Body::from(body));
-    *rsp.status_mut() = StatusCode::MULTIPLE_CHOICES;
-    let h = rsp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&request_id(rqctx)) {
-        h.insert(REQUEST_ID_HEADER, v);
-    }
-    rsp
+    json_response(rqctx, StatusCode::MULTIPLE_CHOICES, body)
 }
 
 #[dropshot::endpoint { method = GET, path = "/v1/{rest:.*}", unpublished = true }]
