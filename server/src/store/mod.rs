@@ -106,6 +106,28 @@ pub fn parse_properties(
 pub const IMAGE_COLUMNS: &str = "id, name, status, visibility, owner, protected, os_hidden, \
     disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at";
 
+/// `INSERT` of a whole image row, values in `IMAGE_COLUMNS` order.
+pub fn insert_image_sql(placeholder: fn(usize) -> String) -> String {
+    format!(
+        "INSERT INTO images ({IMAGE_COLUMNS}) VALUES ({})",
+        image_placeholders(placeholder)
+    )
+}
+
+/// `UPDATE` of a whole image row (same values as the insert; `id` is the key).
+pub fn update_image_sql(placeholder: fn(usize) -> String) -> String {
+    format!(
+        "UPDATE images SET ({IMAGE_COLUMNS}) = ({}) WHERE id = {}",
+        image_placeholders(placeholder),
+        placeholder(1)
+    )
+}
+
+fn image_placeholders(placeholder: fn(usize) -> String) -> String {
+    let n = IMAGE_COLUMNS.split(", ").count();
+    (1..=n).map(placeholder).collect::<Vec<_>>().join(", ")
+}
+
 /// A bind value of a dynamically built query.
 #[derive(Clone, Debug)]
 pub enum SqlArg {

@@ -16,8 +16,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    list_images_sql, merge_pages, parse_properties, parse_tags, ImageEdit, SqlArg, Store,
-    StoreError, StoreResult, IMAGE_COLUMNS,
+    insert_image_sql, list_images_sql, merge_pages, parse_properties, parse_tags, update_image_sql,
+    ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS,
 };
 use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
 use crate::error::Error;
@@ -154,6 +154,34 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
+/// An image's values in `IMAGE_COLUMNS` order.
+fn image_values(image: &ImageRecord) -> Vec<Box<dyn ToSql + Send + Sync>> {
+    vec![
+        Box::new(image.id.clone()),
+        Box::new(image.name.clone()),
+        Box::new(image.status.clone()),
+        Box::new(image.visibility.as_str()),
+        Box::new(image.owner.clone()),
+        Box::new(image.protected),
+        Box::new(image.os_hidden),
+        Box::new(image.disk_format.clone()),
+        Box::new(image.container_format.clone()),
+        Box::new(image.min_disk as i64),
+        Box::new(image.min_ram as i64),
+        Box::new(serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into())),
+        Box::new(serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into())),
+        Box::new(image.created_at),
+        Box::new(image.updated_at),
+    ]
+}
+
+fn params(values: &[Box<dyn ToSql + Send + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
 fn image_from_row(row: &Row) -> StoreResult<ImageRecord> {
     let corrupt = |what: &str| StoreError::Internal(format!("corrupt {what} in images row"));
     let visibility: String = row.get(3);
@@ -267,37 +295,11 @@ impl Store for PostgresStore {
     }
 
     async fn create_image(&self, image: ImageRecord) -> StoreResult<()> {
-        let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
-        let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
-        let (min_disk, min_ram) = (image.min_disk as i64, image.min_ram as i64);
-        let sql = format!(
-            "INSERT INTO images ({IMAGE_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        );
+        let sql = insert_image_sql(|n| format!("${n}"));
+        let values = image_values(&image);
         in_transaction!(self, |tx| {
             let st = tx.prepare_cached(&sql).await.map_err(pg_error)?;
-            let result = tx
-                .execute(
-                    &st,
-                    &[
-                        &image.id,
-                        &image.name,
-                        &image.status,
-                        &image.visibility.as_str(),
-                        &image.owner,
-                        &image.protected,
-                        &image.os_hidden,
-                        &image.disk_format,
-                        &image.container_format,
-                        &min_disk,
-                        &min_ram,
-                        &tags,
-                        &props,
-                        &image.created_at,
-                        &image.updated_at,
-                    ],
-                )
-                .await;
+            let result = tx.execute(&st, &params(&values)).await;
             match result {
                 Ok(_) => Ok(()),
                 Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate),
@@ -322,37 +324,13 @@ impl Store for PostgresStore {
             if let Err(e) = edit(&mut image) {
                 return Ok(Err(e));
             }
-            let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
-            let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
-            let (min_disk, min_ram) = (image.min_disk as i64, image.min_ram as i64);
             let st = tx
-                .prepare_cached(
-                    "UPDATE images SET name = $2, visibility = $3, owner = $4, protected = $5, \
-                     os_hidden = $6, disk_format = $7, container_format = $8, min_disk = $9, \
-                     min_ram = $10, tags = $11, properties = $12, updated_at = $13 WHERE id = $1",
-                )
+                .prepare_cached(&update_image_sql(|n| format!("${n}")))
                 .await
                 .map_err(pg_error)?;
-            tx.execute(
-                &st,
-                &[
-                    &image.id,
-                    &image.name,
-                    &image.visibility.as_str(),
-                    &image.owner,
-                    &image.protected,
-                    &image.os_hidden,
-                    &image.disk_format,
-                    &image.container_format,
-                    &min_disk,
-                    &min_ram,
-                    &tags,
-                    &props,
-                    &image.updated_at,
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
+            tx.execute(&st, &params(&image_values(&image)))
+                .await
+                .map_err(pg_error)?;
             Ok(Ok(image))
         })
     }

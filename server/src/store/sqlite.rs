@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    list_images_sql, merge_pages, parse_properties, parse_tags, ImageEdit, SqlArg, Store,
-    StoreError, StoreResult, IMAGE_COLUMNS,
+    insert_image_sql, list_images_sql, merge_pages, parse_properties, parse_tags, update_image_sql,
+    ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS,
 };
 use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
 use crate::error::Error;
@@ -278,6 +278,29 @@ fn classify(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// An image's values in `IMAGE_COLUMNS` order.
+fn image_values(image: &ImageRecord) -> [rusqlite::types::Value; 15] {
+    use rusqlite::types::Value;
+    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    [
+        Value::Text(image.id.clone()),
+        text(&image.name),
+        Value::Text(image.status.clone()),
+        Value::Text(image.visibility.as_str().into()),
+        Value::Text(image.owner.clone()),
+        Value::Integer(image.protected.into()),
+        Value::Integer(image.os_hidden.into()),
+        text(&image.disk_format),
+        text(&image.container_format),
+        Value::Integer(image.min_disk as i64),
+        Value::Integer(image.min_ram as i64),
+        Value::Text(serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into())),
+        Value::Text(serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into())),
+        Value::Integer(image.created_at),
+        Value::Integer(image.updated_at),
+    ]
+}
+
 fn image_from_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
     let visibility: String = row.get(3)?;
     let tags: String = row.get(11)?;
@@ -372,32 +395,9 @@ impl Store for SqliteStore {
 
     async fn create_image(&self, image: ImageRecord) -> StoreResult<()> {
         self.write(move |c| {
-            let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
-            let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
             let r = c
-                .prepare_cached(&format!(
-                    "INSERT INTO images ({IMAGE_COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-                ))
-                .and_then(|mut st| {
-                    st.execute(params![
-                        image.id,
-                        image.name,
-                        image.status,
-                        image.visibility.as_str(),
-                        image.owner,
-                        image.protected,
-                        image.os_hidden,
-                        image.disk_format,
-                        image.container_format,
-                        image.min_disk as i64,
-                        image.min_ram as i64,
-                        tags,
-                        props,
-                        image.created_at,
-                        image.updated_at,
-                    ])
-                });
+                .prepare_cached(&insert_image_sql(|n| format!("?{n}")))
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(image_values(&image))));
             match r {
                 Ok(_) => Ok(()),
                 Err(e)
@@ -428,31 +428,9 @@ impl Store for SqliteStore {
             if let Err(e) = edit(&mut image) {
                 return Ok(Err(e));
             }
-            let tags = serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into());
-            let props = serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into());
-            c.prepare_cached(
-                "UPDATE images SET name = ?2, visibility = ?3, owner = ?4, protected = ?5, \
-                 os_hidden = ?6, disk_format = ?7, container_format = ?8, min_disk = ?9, \
-                 min_ram = ?10, tags = ?11, properties = ?12, updated_at = ?13 WHERE id = ?1",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    image.id,
-                    image.name,
-                    image.visibility.as_str(),
-                    image.owner,
-                    image.protected,
-                    image.os_hidden,
-                    image.disk_format,
-                    image.container_format,
-                    image.min_disk as i64,
-                    image.min_ram as i64,
-                    tags,
-                    props,
-                    image.updated_at,
-                ])
-            })
-            .map_err(internal)?;
+            c.prepare_cached(&update_image_sql(|n| format!("?{n}")))
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(image_values(&image))))
+                .map_err(internal)?;
             Ok(Ok(image))
         })
         .await
