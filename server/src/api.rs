@@ -347,9 +347,14 @@ pub enum ErrorCode {
     /// 413: the image has reached its member quota.
     #[serde(rename = "IMG.0088")]
     Img0088,
-    /// 401: the token is missing or unknown.
+    /// 401: no valid credentials: the token is missing, unknown or expired,
+    /// or an AK/SK signature was refused (the message says why).
     #[serde(rename = "imgshare.unauthorized")]
     Unauthorized,
+    /// 403: a signed request's `X-Project-Id` is not a project its access key
+    /// may act in.
+    #[serde(rename = "imgshare.project_not_allowed")]
+    ProjectNotAllowed,
     /// 400: GET and DELETE calls must not carry a body.
     #[serde(rename = "imgshare.unexpected_body")]
     UnexpectedBody,
@@ -398,6 +403,10 @@ pub enum ErrorCode {
     /// 503: a transient failure; retry.
     #[serde(rename = "imgshare.unavailable")]
     Unavailable,
+    /// 503: the identity service (Keystone) is unreachable or failing, so the
+    /// token could not be checked; retry. Not the client's fault.
+    #[serde(rename = "imgshare.identity_unavailable")]
+    IdentityUnavailable,
     /// 500: an unexpected server fault.
     #[serde(rename = "imgshare.internal")]
     Internal,

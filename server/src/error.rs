@@ -16,6 +16,17 @@ pub enum Error {
          browser does not understand how to supply the credentials required."
     )]
     Unauthorized,
+    /// An AK/SK signature was refused; the message says why (algorithm,
+    /// clock skew, mismatch), never with a secret in it.
+    #[error("{0}")]
+    SignatureRejected(String),
+    /// A signed request names a project its access key may not act in.
+    #[error("{0}")]
+    ProjectNotAllowed(String),
+    /// The identity service (Keystone) could not be asked; the detail is for
+    /// the log only. keystonemiddleware's wording.
+    #[error("The Keystone service is temporarily unavailable.")]
+    IdentityUnavailable(String),
 
     #[error("Body expected in request.")]
     BodyExpected,
@@ -86,7 +97,9 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         use Error::*;
         match self {
-            Unauthorized => StatusCode::UNAUTHORIZED,
+            Unauthorized | SignatureRejected(_) => StatusCode::UNAUTHORIZED,
+            ProjectNotAllowed(_) => StatusCode::FORBIDDEN,
+            IdentityUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BodyExpected | BodyNotExpected | InvalidBody(_) | InvalidQuery(_) | SelfShare => {
                 StatusCode::BAD_REQUEST
             }
@@ -106,7 +119,9 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         use Error::*;
         match self {
-            Unauthorized => ErrorCode::Unauthorized,
+            Unauthorized | SignatureRejected(_) => ErrorCode::Unauthorized,
+            ProjectNotAllowed(_) => ErrorCode::ProjectNotAllowed,
+            IdentityUnavailable(_) => ErrorCode::IdentityUnavailable,
             BodyExpected => ErrorCode::Img0007,
             InvalidBody(_) => ErrorCode::Img0001,
             BodyNotExpected => ErrorCode::UnexpectedBody,
@@ -139,7 +154,7 @@ impl Error {
     /// Details for the log only.
     pub fn internal_detail(&self) -> Option<&str> {
         match self {
-            Error::Unavailable(d) | Error::Internal(d) => Some(d),
+            Error::Unavailable(d) | Error::Internal(d) | Error::IdentityUnavailable(d) => Some(d),
             _ => None,
         }
     }

@@ -16,7 +16,7 @@ use crate::api::{
     Member, MemberCreate, MemberPath, MemberReply, MemberStatusParam, MemberUpdate, Members,
     MembersReply, SchemaReply, TagPath, VersionLink, Versions, VisibilityParam,
 };
-use crate::auth::Tokens;
+use crate::auth::{aksk, Credentials, Identity};
 use crate::domain::images::{parse_patch, ListParams, NewImage};
 use crate::domain::members::{parse_member_body, parse_status_body};
 use crate::domain::model::{
@@ -30,7 +30,7 @@ use crate::reply::{has_body, request_id, CreatedHeaders, JsonBody, LenientQuery,
 /// Server-wide state handed to every handler.
 pub struct AppState {
     pub service: Service,
-    pub tokens: Tokens,
+    pub identity: Identity,
     pub schemas: Schemas,
     /// Base URL for absolute links (`--public-url`); `None`: from `Host`.
     pub public_url: Option<String>,
@@ -86,28 +86,60 @@ impl<'a> Call<'a> {
         &self.rqctx.context().service
     }
 
-    /// `X-Auth-Token` → caller, or 401.
-    fn caller(&self, auth: Header<AuthHeaders>) -> Result<Caller, Error> {
-        auth.into_inner()
-            .x_auth_token
-            .as_deref()
-            .and_then(|t| self.rqctx.context().tokens.lookup(t))
-            .cloned()
-            .ok_or(Error::Unauthorized)
+    /// The caller, from whatever credentials the request carries (see
+    /// `auth/`), or 401/403/503. `body`: the bytes a signature covers.
+    async fn caller(&self, body: &[u8]) -> Result<Caller, Error> {
+        let request = &self.rqctx.request;
+        self.rqctx
+            .context()
+            .identity
+            .authenticate(&Credentials {
+                method: request.method(),
+                uri: request.uri(),
+                headers: request.headers(),
+                body,
+            })
+            .await
+    }
+
+    fn is_signed(&self) -> bool {
+        self.rqctx
+            .request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(aksk::is_signature)
+    }
+
+    /// The caller of a call with a JSON body.
+    async fn caller_with_body<T>(&self, body: &JsonBody<T>) -> Result<Caller, Error> {
+        match body.bytes() {
+            Ok(bytes) => self.caller(bytes).await,
+            // A signature over a body we did not read cannot be checked:
+            // say what is wrong with the body instead of "bad signature".
+            Err(e) if self.is_signed() => Err(e),
+            Err(_) => self.caller(&[]).await,
+        }
     }
 
     /// The caller of a GET/DELETE, which must not carry a body (Glance: 400).
-    fn caller_without_body(&self, auth: Header<AuthHeaders>) -> Result<Caller, Error> {
-        let caller = self.caller(auth)?;
-        if has_body(self.rqctx) {
+    async fn caller_without_body(&self) -> Result<Caller, Error> {
+        let with_body = has_body(self.rqctx);
+        // These calls never read a body, so a signature over one cannot be
+        // checked: the body is the error.
+        if with_body && self.is_signed() {
+            return Err(Error::BodyNotExpected);
+        }
+        let caller = self.caller(&[]).await?;
+        if with_body {
             return Err(Error::BodyNotExpected);
         }
         Ok(caller)
     }
 
     /// The caller of a PATCH, whose body must be a JSON patch.
-    fn caller_with_patch(&self, auth: Header<AuthHeaders>) -> Result<Caller, Error> {
-        let caller = self.caller(auth)?;
+    async fn caller_with_patch<T>(&self, body: &JsonBody<T>) -> Result<Caller, Error> {
+        let caller = self.caller_with_body(body).await?;
         let ct = self
             .rqctx
             .request
@@ -133,8 +165,7 @@ impl<'a> Call<'a> {
 
     fn finish<R: HttpCodedResponse>(self, result: Result<R, Error>) -> Reply<R> {
         let reply = Reply::new(&self.request_id, result);
-        self.log(reply.status());
-        reply
+        self.done(reply)
     }
 
     fn finish_with<R: HttpCodedResponse, H>(self, result: Result<(R, H), Error>) -> Reply<R, H> {
@@ -142,7 +173,19 @@ impl<'a> Call<'a> {
             Ok((r, h)) => Reply::with_headers(r, h),
             Err(e) => Reply::error(&self.request_id, &e),
         };
-        self.log(reply.status());
+        self.done(reply)
+    }
+
+    /// Every 401 names where to get a token (`WWW-Authenticate: Keystone
+    /// uri=…`, as keystonemiddleware sends it); then the access log.
+    fn done<R: HttpCodedResponse, H>(self, mut reply: Reply<R, H>) -> Reply<R, H> {
+        let status = reply.status();
+        if status == http::StatusCode::UNAUTHORIZED {
+            if let Some(v) = self.rqctx.context().identity.www_authenticate() {
+                reply.add_error_header(http::header::WWW_AUTHENTICATE, v.clone());
+            }
+        }
+        self.log(status);
         reply
     }
 
@@ -327,13 +370,13 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn update_image(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
         body: JsonBody<Vec<ImagePatchOperation>>,
     ) -> Result<ImageReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_with_patch(auth)?;
+            let caller = call.caller_with_patch(&body).await?;
             let ops = parse_patch(&body.json()?)?;
             let image = call
                 .service()
@@ -347,12 +390,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn add_image_tag(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<TagPath>,
     ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             let p = path.into_inner();
             call.service().add_tag(&caller, &p.image_id, &p.tag).await?;
             Ok(HttpResponseUpdatedNoContent())
@@ -363,12 +406,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn delete_image_tag(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<TagPath>,
     ) -> Result<DeletedReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             let p = path.into_inner();
             call.service()
                 .delete_tag(&caller, &p.image_id, &p.tag)
@@ -381,34 +424,36 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_image_schema(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
-            .caller_without_body(auth)
+            .caller_without_body()
+            .await
             .map(|_| HttpResponseOk(rqctx.context().schemas.image.clone()));
         Ok(call.finish(result))
     }
 
     async fn get_images_schema(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
-            .caller_without_body(auth)
+            .caller_without_body()
+            .await
             .map(|_| HttpResponseOk(rqctx.context().schemas.images.clone()));
         Ok(call.finish(result))
     }
 
     async fn list_images(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         query: LenientQuery<ImageListQuery>,
     ) -> Result<Reply<HttpResponseOk<Images>>, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             let params = list_params(query.into_inner()?);
             let (page, limit) = call.service().list_images(&caller, &params).await?;
             let next = (page.len() as u32 == limit)
@@ -430,12 +475,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn create_image(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         body: JsonBody<ImageCreate>,
     ) -> Result<Reply<HttpResponseCreated<Image>, CreatedHeaders>, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller(auth)?;
+            let caller = call.caller_with_body(&body).await?;
             let image = call
                 .service()
                 .create_image(&caller, new_image(&body)?)
@@ -452,12 +497,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_image(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<ImageReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             let image = call
                 .service()
                 .get_image(&caller, &path.into_inner().image_id)
@@ -470,12 +515,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn delete_image(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<DeletedReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             call.service()
                 .delete_image(&caller, &path.into_inner().image_id)
                 .await?;
@@ -487,12 +532,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn list_members(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<MembersReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             let rows = call
                 .service()
                 .list_members(&caller, &path.into_inner().image_id)
@@ -508,13 +553,13 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn add_member(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
         body: JsonBody<MemberCreate>,
     ) -> Result<MemberReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller(auth)?;
+            let caller = call.caller_with_body(&body).await?;
             let member = parse_member_body(&body.json()?)?;
             let row = call
                 .service()
@@ -528,12 +573,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_member(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<MemberPath>,
     ) -> Result<MemberReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             let p = path.into_inner();
             let row = call
                 .service()
@@ -547,13 +592,13 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn update_member(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<MemberPath>,
         body: JsonBody<MemberUpdate>,
     ) -> Result<MemberReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller(auth)?;
+            let caller = call.caller_with_body(&body).await?;
             let status = parse_status_body(&body.json()?)?;
             let p = path.into_inner();
             let row = call
@@ -568,12 +613,12 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn delete_member(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
         path: Path<MemberPath>,
     ) -> Result<DeletedReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body(auth)?;
+            let caller = call.caller_without_body().await?;
             let p = path.into_inner();
             call.service()
                 .delete_member(&caller, &p.image_id, &p.member_id)
@@ -586,22 +631,24 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_member_schema(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
-            .caller_without_body(auth)
+            .caller_without_body()
+            .await
             .map(|_| HttpResponseOk(rqctx.context().schemas.member.clone()));
         Ok(call.finish(result))
     }
 
     async fn get_members_schema(
         rqctx: RequestContext<AppState>,
-        auth: Header<AuthHeaders>,
+        _auth: Header<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
-            .caller_without_body(auth)
+            .caller_without_body()
+            .await
             .map(|_| HttpResponseOk(rqctx.context().schemas.members.clone()));
         Ok(call.finish(result))
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use clap::Parser;
 use dropshot::{ConfigDropshot, HandlerTaskMode, ServerBuilder};
 
-use crate::auth::Tokens;
+use crate::auth::{Identity, IdentityFile, Keystone, KeystoneConfig, ServiceCredential};
 use crate::domain::Service;
 use crate::http::{AppState, ImgshareImpl, Schemas};
 use crate::store::postgres::PostgresStore;
@@ -72,6 +72,156 @@ pub struct Config {
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "IMGSHARE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Keystone's public endpoint (a clouds.yaml `auth_url`, with or without
+    /// `/v3`). Set: `X-Auth-Token`s the identity file does not know are
+    /// validated by Keystone. Unset: the identity file alone.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_URL", help_heading = "Keystone")]
+    pub keystone_url: Option<String>,
+    /// The service user imgshare validates tokens as (needs the `service`
+    /// role, or `admin`, in --keystone-project). Its password comes from
+    /// IMGSHARE_KEYSTONE_PASSWORD or --keystone-password-file, never from the
+    /// command line.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_USER", help_heading = "Keystone")]
+    pub keystone_user: Option<String>,
+    /// The project the service user's token is scoped to (e.g. `service`).
+    #[arg(long, env = "IMGSHARE_KEYSTONE_PROJECT", help_heading = "Keystone")]
+    pub keystone_project: Option<String>,
+    /// Domain (name) of the service user.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_USER_DOMAIN", default_value = "Default", help_heading = "Keystone")]
+    pub keystone_user_domain: String,
+    /// Domain (name) of --keystone-project.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_PROJECT_DOMAIN", default_value = "Default", help_heading = "Keystone")]
+    pub keystone_project_domain: String,
+    /// File holding the service user's password (first line). Alternative:
+    /// the IMGSHARE_KEYSTONE_PASSWORD variable.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_PASSWORD_FILE", help_heading = "Keystone")]
+    pub keystone_password_file: Option<PathBuf>,
+    /// An application credential to authenticate with instead of user and
+    /// password; its secret from IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET
+    /// or --keystone-application-credential-secret-file.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_ID", help_heading = "Keystone")]
+    pub keystone_application_credential_id: Option<String>,
+    /// File holding the application credential's secret (first line).
+    #[arg(long, env = "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET_FILE", help_heading = "Keystone")]
+    pub keystone_application_credential_secret_file: Option<PathBuf>,
+    /// Seconds a validated token is trusted without asking Keystone again
+    /// (never past its `expires_at`). A revoked token keeps working at most
+    /// this long. keystonemiddleware's default.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_CACHE_SECS", default_value_t = 300, help_heading = "Keystone")]
+    pub keystone_cache_secs: u64,
+    /// Seconds an invalid token is remembered as invalid (spares Keystone a
+    /// flood of one bad token).
+    #[arg(long, env = "IMGSHARE_KEYSTONE_NEGATIVE_CACHE_SECS", default_value_t = 10, help_heading = "Keystone")]
+    pub keystone_negative_cache_secs: u64,
+    /// Most tokens kept in the validation cache.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_CACHE_SIZE", default_value_t = 100_000, help_heading = "Keystone")]
+    pub keystone_cache_size: u64,
+    /// Seconds to wait for Keystone before answering 503.
+    #[arg(long, env = "IMGSHARE_KEYSTONE_TIMEOUT_SECS", default_value_t = 5.0, help_heading = "Keystone")]
+    pub keystone_timeout_secs: f64,
+    /// The service password or application-credential secret, set by code
+    /// (tests) instead of the environment; never a flag.
+    #[arg(skip)]
+    pub keystone_secret: Option<Secret>,
+}
+
+/// A secret that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// First line of a secret file, or a message naming the file (not its content).
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(line.to_owned())
+}
+
+/// The secret from code, a file or a variable, in that order.
+fn secret(
+    config: &Config,
+    file: &Option<PathBuf>,
+    variable: &str,
+) -> Result<Option<String>, String> {
+    if let Some(s) = &config.keystone_secret {
+        return Ok(Some(s.0.clone()));
+    }
+    if let Some(path) = file {
+        return read_secret_file(path).map(Some);
+    }
+    Ok(std::env::var(variable).ok().filter(|v| !v.is_empty()))
+}
+
+/// The Keystone source, if --keystone-url is set, with its public URL.
+fn keystone(config: &Config) -> Result<Option<(Keystone, String)>, String> {
+    let Some(url) = &config.keystone_url else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("--keystone-url must be an http(s) URL, got {url:?}"));
+    }
+    let credential = if let Some(id) = &config.keystone_application_credential_id {
+        let secret = secret(
+            config,
+            &config.keystone_application_credential_secret_file,
+            "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET",
+        )?
+        .ok_or("--keystone-application-credential-id needs its secret in \
+                IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET or \
+                --keystone-application-credential-secret-file")?;
+        ServiceCredential::ApplicationCredential {
+            id: id.clone(),
+            secret,
+        }
+    } else {
+        let (Some(user), Some(project)) = (&config.keystone_user, &config.keystone_project) else {
+            return Err("--keystone-url needs --keystone-user and --keystone-project \
+                        (or --keystone-application-credential-id)"
+                .into());
+        };
+        let password = secret(
+            config,
+            &config.keystone_password_file,
+            "IMGSHARE_KEYSTONE_PASSWORD",
+        )?
+        .ok_or("--keystone-user needs its password in IMGSHARE_KEYSTONE_PASSWORD or \
+                --keystone-password-file")?;
+        ServiceCredential::Password {
+            user: user.clone(),
+            password,
+            user_domain: config.keystone_user_domain.clone(),
+            project: project.clone(),
+            project_domain: config.keystone_project_domain.clone(),
+        }
+    };
+    let timeout = std::time::Duration::try_from_secs_f64(config.keystone_timeout_secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or("--keystone-timeout-secs must be a positive number")?;
+    let keystone = Keystone::new(KeystoneConfig {
+        url: url.clone(),
+        credential,
+        cache_ttl: std::time::Duration::from_secs(config.keystone_cache_secs),
+        negative_ttl: std::time::Duration::from_secs(config.keystone_negative_cache_secs),
+        cache_size: config.keystone_cache_size,
+        timeout,
+    })?;
+    tracing::info!(
+        url = keystone.v3(),
+        cache_secs = config.keystone_cache_secs,
+        "validating tokens with Keystone"
+    );
+    Ok(Some((keystone, url.clone())))
 }
 
 impl Config {
@@ -111,14 +261,15 @@ pub async fn start(config: &Config) -> Result<Server, String> {
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
             let p = config.data_dir.join("tokens.toml");
-            if Tokens::create_demo_file(&p)? {
+            if IdentityFile::create_demo_file(&p)? {
                 tracing::warn!(path = %p.display(), "wrote demo identities; replace them for real use");
             }
             p
         }
     };
-    let tokens = Tokens::load(&tokens_path)?;
-    tracing::info!(path = %tokens_path.display(), identities = tokens.len(), "loaded tokens");
+    let file = IdentityFile::load(&tokens_path)?;
+    tracing::info!(path = %tokens_path.display(), identities = file.len(), "loaded identity file");
+    let identity = Identity::new(file, keystone(config)?);
 
     let store: Arc<dyn Store> = match &config.database {
         Some(url) => Arc::new(
@@ -133,7 +284,7 @@ pub async fn start(config: &Config) -> Result<Server, String> {
             store: Arc::clone(&store),
             member_quota: u64::try_from(config.member_quota).ok(),
         },
-        tokens,
+        identity,
         schemas: Schemas::load()?,
         public_url: config.public_url.clone(),
     };

@@ -77,6 +77,14 @@ impl<R, H> Reply<R, H> {
         }
     }
 
+    /// Adds a header to an error reply (success replies carry exactly their
+    /// documented headers).
+    pub fn add_error_header(&mut self, name: http::header::HeaderName, value: HeaderValue) {
+        if let Err(rsp) = &mut self.inner {
+            rsp.headers_mut().insert(name, value);
+        }
+    }
+
     /// The status this reply will be sent with.
     pub fn status(&self) -> StatusCode
     where
@@ -165,7 +173,7 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
     match code {
         Unauthorized => ErrorStatusCode::UNAUTHORIZED,
         Img0001 | Img0007 | Img0076 | UnexpectedBody | InvalidQuery => ErrorStatusCode::BAD_REQUEST,
-        Img0026 | NotShared | ReadOnlyAttribute | ImageProtected | WindowsImage => {
+        Img0026 | ProjectNotAllowed | NotShared | ReadOnlyAttribute | ImageProtected | WindowsImage => {
             ErrorStatusCode::FORBIDDEN
         }
         Img0086 | NotFound => ErrorStatusCode::NOT_FOUND,
@@ -173,7 +181,7 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
         MemberDuplicate | ImageDuplicate | PropertyMissing => ErrorStatusCode::CONFLICT,
         Img0088 | BodyTooLarge | TagQuota => ErrorStatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => ErrorStatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Unavailable => ErrorStatusCode::SERVICE_UNAVAILABLE,
+        Unavailable | IdentityUnavailable => ErrorStatusCode::SERVICE_UNAVAILABLE,
         NotImplemented => ErrorStatusCode::NOT_IMPLEMENTED,
         Internal => ErrorStatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -97,11 +97,16 @@ impl Service {
         let mut properties = new.properties;
         // `owner` may name another project only for admins (Glance's rule).
         let owner = match properties.remove("owner") {
-            Some(o) if o != caller.project_id && !caller.is_admin() => {
+            Some(o) if !caller.in_project(&o) && !caller.is_admin() => {
                 return Err(Error::PolicyDenied("add_image"));
             }
             Some(o) if !o.is_empty() => o,
-            _ => caller.project_id.clone(),
+            // A caller without a project (domain- or system-scoped token)
+            // has nothing to own the image.
+            _ => caller
+                .project_id
+                .clone()
+                .ok_or(Error::PolicyDenied("add_image"))?,
         };
         let visibility = new.visibility.unwrap_or(Visibility::Shared);
         if visibility == Visibility::Public && !caller.is_admin() {
@@ -189,7 +194,7 @@ impl Service {
 
     pub async fn delete_image(&self, caller: &Caller, image_id: &str) -> Result<(), Error> {
         let image = self.get_image(caller, image_id).await?;
-        if !(caller.is_admin() || (caller.can_write() && image.owner == caller.project_id)) {
+        if !(caller.is_admin() || (caller.can_write() && caller.in_project(&image.owner))) {
             return Err(Error::PolicyDenied("delete_image"));
         }
         if image.protected {
@@ -229,11 +234,13 @@ impl Service {
                 Some((image.created_at, image.id))
             }
         };
-        if !caller.can_read() {
+        // Glance: a token without a project scope may not list images
+        // (admins excepted, whose role is global).
+        if !caller.can_read() || (caller.project_id.is_none() && !caller.is_admin()) {
             return Err(Error::PolicyDenied("get_images"));
         }
         let query = ImageQuery {
-            caller_project: caller.project_id.clone(),
+            caller_project: caller.project_id.clone().unwrap_or_default(),
             admin: caller.is_admin(),
             visibility: params.visibility,
             member_status: params.member_status.unwrap_or(MemberStatusFilter::Only(
@@ -463,7 +470,7 @@ impl Service {
         image_id: &str,
     ) -> Result<ImageRecord, Error> {
         let image = self.get_image(caller, image_id).await?;
-        if !(caller.is_admin() || (caller.can_write() && image.owner == caller.project_id)) {
+        if !(caller.is_admin() || (caller.can_write() && caller.in_project(&image.owner))) {
             return Err(Error::PolicyDenied("modify_image"));
         }
         Ok(image)

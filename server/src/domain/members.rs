@@ -54,13 +54,13 @@ fn status_value(raw: &serde_json::Value) -> Result<MemberStatus, Error> {
 }
 
 fn is_owner(caller: &Caller, image: &ImageRecord) -> bool {
-    image.owner == caller.project_id
+    caller.in_project(&image.owner)
 }
 
 /// Whether the caller may see this membership row: admins and the owner see
 /// all rows, a member only its own.
 fn row_visible(caller: &Caller, image: &ImageRecord, member_id: &str) -> bool {
-    caller.is_admin() || is_owner(caller, image) || caller.project_id == member_id
+    caller.is_admin() || is_owner(caller, image) || caller.in_project(member_id)
 }
 
 impl Service {
@@ -195,7 +195,7 @@ impl Service {
             .await?;
         let row = self.visible_member(caller, &image, member_id).await?;
         // Only the member itself (or an admin) decides; never the owner.
-        if !(caller.is_admin() || (caller.can_write() && caller.project_id == row.member_id)) {
+        if !(caller.is_admin() || (caller.can_write() && caller.in_project(&row.member_id))) {
             return Err(Error::PolicyDenied("modify_member"));
         }
         let status = status_value(status)?;

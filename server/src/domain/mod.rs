@@ -56,14 +56,13 @@ impl Service {
             return Ok(None);
         };
         let visible = caller.is_admin()
-            || image.owner == caller.project_id
+            || caller.in_project(&image.owner)
             || matches!(image.visibility, Visibility::Public | Visibility::Community)
             || (image.visibility == Visibility::Shared
-                && self
-                    .store
-                    .get_member(&id, &caller.project_id)
-                    .await?
-                    .is_some());
+                && match &caller.project_id {
+                    Some(project) => self.store.get_member(&id, project).await?.is_some(),
+                    None => false,
+                });
         Ok(visible.then_some(image))
     }
 }

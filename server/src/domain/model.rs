@@ -66,15 +66,25 @@ impl MemberStatus {
     }
 }
 
-/// The authenticated identity behind a token.
+/// The authenticated identity behind a request, whatever proved it (see
+/// `auth/`). A Keystone token scoped to a domain or to the system has no
+/// project: such a caller owns nothing and is a member of nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
-    pub project_id: String,
+    /// The project the caller acts in; `None` for domain- or system-scoped tokens.
+    pub project_id: Option<String>,
     pub user_id: String,
+    /// The domain of the caller's project (or of its domain scope), if known.
+    pub domain_id: Option<String>,
     pub roles: Vec<String>,
 }
 
 impl Caller {
+    /// True when the caller acts in `project` (never for an unscoped caller).
+    pub fn in_project(&self, project: &str) -> bool {
+        self.project_id.as_deref() == Some(project)
+    }
+
     pub fn is_admin(&self) -> bool {
         self.has_role("admin")
     }

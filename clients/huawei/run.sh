@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Drives Huawei Cloud's Python SDK for IMS (huaweicloudsdkims, unchanged,
+# pinned in requirements.txt) against a fresh imgshare server with AK/SK
+# (SDK-HMAC-SHA256) identities: see test_sdk.py. Exits non-zero if any check
+# fails.
+#
+#   IMGSHARE_HUAWEI_VENV  virtualenv to use (created if missing); default
+#                         $HOME/.cache/imgshare-ci/huawei-venv-<sha of requirements.txt>
+#   CARGO_TARGET_DIR      where the server is built (default: target/)
+#   PYTHON                interpreter for a new virtualenv (default: python3)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+step() { printf '\n--- %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "virtualenv"
+venv=$(bash clients/huawei/venv.sh)
+echo "$venv"
+
+step "signature vectors: server/src/auth/testdata/sdk_signatures.json is what this SDK sends"
+"$venv/bin/python" clients/huawei/vectors.py --check
+
+step "server build"
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --quiet -p imgshare-server
+server="$target/debug/imgshare-server"
+[ -x "$server" ] || { echo "no server binary at $server"; exit 1; }
+
+scratch=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+step "server start"
+py="${PYTHON:-python3}"
+# Shaped like Huawei's: project and user ids 32 hex digits, an access key 20
+# upper-case letters and digits, a secret key 40 letters and digits.
+hex32() { "$py" -c 'import secrets; print(secrets.token_hex(16))'; }
+ak() { "$py" -c 'import secrets, string; a = string.ascii_uppercase + string.digits; print("".join(secrets.choice(a) for _ in range(20)))'; }
+sk() { "$py" -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(40)))'; }
+for who in OWNER MEMBER STRANGER; do
+  export "HW_${who}_AK=$(ak)" "HW_${who}_SK=$(sk)" "HW_${who}_PROJECT=$(hex32)" "HW_${who}_USER=$(hex32)"
+done
+export HW_MEMBER_QUOTA=3
+identity() { # $1 = OWNER | MEMBER | STRANGER
+  local ak_var="HW_$1_AK" sk_var="HW_$1_SK" project_var="HW_$1_PROJECT" user_var="HW_$1_USER"
+  cat <<TOML
+
+[[access_keys]]
+access_key = "${!ak_var}"
+secret_key = "${!sk_var}"
+project_id = "${!project_var}"
+user_id = "${!user_var}"
+roles = ["member", "reader"]
+TOML
+}
+{
+  echo "# AK/SK identities only: the owner's project owns the images, the member's is"
+  echo "# shared with, the stranger's has nothing to do with either."
+  identity OWNER
+  identity MEMBER
+  identity STRANGER
+} > "$scratch/identities.toml"
+chmod 600 "$scratch/identities.toml"
+
+export IMGSHARE_SERVER_LOG="$scratch/server.log"
+# Port 0: the kernel picks a free port; the server logs the address it got.
+# Settings from the caller's environment (IMGSHARE_DATABASE, IMGSHARE_PUBLIC_URL, …)
+# must not leak in: this server is SQLite in a fresh directory.
+unset_env=$(env | sed -n 's/^\(IMGSHARE_[A-Z_]*\)=.*/-u \1/p')
+# shellcheck disable=SC2086
+env $unset_env "$server" --bind 127.0.0.1:0 --data-dir "$scratch/data" --tokens "$scratch/identities.toml" \
+  --member-quota "$HW_MEMBER_QUOTA" --log-level info 2> "$IMGSHARE_SERVER_LOG" &
+server_pid=$!
+addr=
+for _ in $(seq 1 100); do
+  addr=$(sed -n 's/.* listening address=\([0-9.:]*\).*/\1/p' "$IMGSHARE_SERVER_LOG" | head -1)
+  [ -n "$addr" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$addr" ]; then
+  echo "the server did not start:"; cat "$IMGSHARE_SERVER_LOG"; exit 1
+fi
+export IMGSHARE_URL="http://$addr"
+echo "listening on $IMGSHARE_URL"
+
+step "Huawei SDK"
+export NO_PROXY="127.0.0.1,localhost" no_proxy="127.0.0.1,localhost"
+mkdir -p "$scratch/home"
+status=0
+HOME="$scratch/home" "$venv/bin/python" clients/huawei/test_sdk.py || status=$?
+if [ "$status" -ne 0 ]; then
+  echo; echo "server log (last 40 lines):"; tail -n 40 "$IMGSHARE_SERVER_LOG"
+fi
+
+step "server stop"
+kill -TERM "$server_pid"
+if ! wait "$server_pid"; then
+  echo "the server did not exit cleanly"; status=1
+fi
+server_pid=
+exit "$status"
