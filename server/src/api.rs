@@ -78,7 +78,12 @@ pub struct MemberPath {
 /// Request headers every `/v2` call reads.
 #[derive(Deserialize, JsonSchema)]
 pub struct AuthHeaders {
-    /// The caller's token. Missing or unknown tokens are answered 401.
+    /// The caller's token: one from the identity file, or a Keystone token
+    /// (validated with Keystone when the server has `--keystone-url`).
+    /// Missing, unknown or expired tokens are answered 401; Keystone
+    /// unreachable, 503. A request signed with a Huawei AK/SK
+    /// (`Authorization: SDK-HMAC-SHA256 …`, `X-Sdk-Date`, `X-Project-Id`)
+    /// needs no token and is judged by its signature alone.
     #[serde(rename = "X-Auth-Token")]
     pub x_auth_token: Option<String>,
 }
@@ -678,7 +683,7 @@ pub trait ImgshareApi {
 /// The OpenAPI document dropshot derives from the trait (no implementation needed).
 pub fn derived_openapi() -> serde_json::Value {
     let api = imgshare_api_mod::stub_api_description().expect("valid API description");
-    let mut doc = api.openapi("imgshare", semver::Version::new(2, 0, 0));
+    let mut doc = api.openapi("imgshare", semver::Version::new(2, 1, 0));
     doc.description(
         "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
          (\"Native OpenStack API\").",
