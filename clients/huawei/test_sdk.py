@@ -15,9 +15,11 @@ The flow: create a shared image, add a member, list, show, the member accepts,
 the owner lists again, the member's image list shows the image, remove the
 member, the member schemas; then the errors: self-share (400 IMG.0076),
 duplicate (409 imgshare.member_duplicate), quota (413 IMG.0088), unknown image
-(404 IMG.0086), wrong secret / unknown key / stale date / tampered request
-(401 imgshare.unauthorized), a project the key may not act in (403), and the
-request id of every answer and exception.
+(404 IMG.0086), wrong secret / unknown key / SDK-HMAC-SM3 / stale date /
+request changed after signing (401 imgshare.unauthorized), a project the key
+may not act in (403 imgshare.project_not_allowed), requests whose canonical
+form differs from the wire form (%2F in a member id, repeated and reserved
+query values), and the request id of every answer and exception.
 
 Run by ``clients/huawei/run.sh``, which starts the server and sets:
 
@@ -56,7 +58,9 @@ warnings.simplefilter("ignore", DeprecationWarning)
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials  # noqa: E402
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException  # noqa: E402
+from huaweicloudsdkcore.http.http_config import HttpConfig  # noqa: E402
 from huaweicloudsdkcore.http.http_handler import HttpHandler  # noqa: E402
+from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm  # noqa: E402
 from huaweicloudsdkims.v2 import ImsClient  # noqa: E402
 from huaweicloudsdkims.v2 import model as m  # noqa: E402
 from requests.structures import CaseInsensitiveDict  # noqa: E402
@@ -71,7 +75,10 @@ OWNER = KEYS["owner"]["project"]
 MEMBER = KEYS["member"]["project"]
 STRANGER = KEYS["stranger"]["project"]
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-REQ_ID_RE = re.compile(r"^req-\S+$")
+# dropshot 0.18 writes X-Request-Id itself, after every handler, with its own
+# request UUID; x-openstack-request-id is Glance's req-<that UUID> (README,
+# "Request IDs"). So the SDK's request_id is the UUID inside the req- id.
+UUID_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 # ----------------------------------------------------------------- reporting
@@ -121,17 +128,21 @@ def _record_response(**kwargs):
                       CaseInsensitiveDict(resp.headers)))
 
 
-def client(who=None, ak=None, sk=None, project=None, request_hook=None):
+def client(who=None, ak=None, sk=None, project=None, request_hook=None, signing_algorithm=None):
     key = KEYS[who] if who else {}
     creds = BasicCredentials(ak or key["ak"], sk or key["sk"], project or key["project"])
     handler = HttpHandler().add_response_handler(_record_response)
     if request_hook:
         handler.add_request_handler(request_hook)
-    return ImsClient.new_builder() \
+    builder = ImsClient.new_builder() \
         .with_credentials(creds) \
         .with_endpoint(URL) \
-        .with_http_handler(handler) \
-        .build()
+        .with_http_handler(handler)
+    if signing_algorithm:
+        config = HttpConfig.get_default_config()
+        config.signing_algorithm = signing_algorithm
+        builder = builder.with_http_config(config)
+    return builder.build()
 
 
 owner = client("owner")
@@ -188,7 +199,8 @@ def expect_error(name, fn, status, code):
     want = f"ClientRequestException {status} {code}"
     check(name, ok, f"want {want}, got {describe(err if err else result)}")
     if isinstance(err, ClientRequestException):
-        check(f"{name}: request_id is req-...", bool(err.request_id) and bool(REQ_ID_RE.match(err.request_id)),
+        check(f"{name}: request_id is the request's UUID",
+              bool(err.request_id) and bool(UUID_ID_RE.match(err.request_id)),
               f"request_id={err.request_id!r}")
     return err
 
@@ -342,6 +354,12 @@ def auth(image):
     expect_error("X-Project-Id of a project the key may not act in, add member: 403 imgshare.project_not_allowed",
                  lambda: add_member(foreign, image, uuid.uuid4().hex), 403, "imgshare.project_not_allowed")
 
+    # Another algorithm the SDK offers (HttpConfig.signing_algorithm), with
+    # the right keys: only SDK-HMAC-SHA256 is accepted.
+    sm3 = client("owner", signing_algorithm=SigningAlgorithm.HMAC_SM3)
+    expect_error("SDK-HMAC-SM3 signature (right keys): 401 imgshare.unauthorized",
+                 lambda: list_members(sm3, image), 401, "imgshare.unauthorized")
+
     # X-Sdk-Date: the SDK keeps a preset one and signs with it.
     def with_date(delta):
         return owner.glance_list_image_members_invoker(
@@ -421,9 +439,9 @@ def canonical_forms(image):
 def request_ids():
     bad = [(meth, url, status, h.get("X-Request-Id"), h.get("x-openstack-request-id"))
            for meth, url, status, h in RESPONSES
-           if not (h.get("X-Request-Id") and REQ_ID_RE.match(h["X-Request-Id"])
-                   and h.get("X-Request-Id") == h.get("x-openstack-request-id"))]
-    check(f"every answer ({len(RESPONSES)}) has X-Request-Id = x-openstack-request-id = req-...",
+           if not (h.get("X-Request-Id") and UUID_ID_RE.match(h["X-Request-Id"])
+                   and "req-" + h.get("X-Request-Id") == h.get("x-openstack-request-id"))]
+    check(f"every answer ({len(RESPONSES)}) has x-openstack-request-id = req-<X-Request-Id>",
           len(RESPONSES) > 0 and not bad, f"{len(bad)} without: {bad[:5]}")
     ids = [h.get("X-Request-Id") for _, _, _, h in RESPONSES]
     check("request ids are distinct", len(set(ids)) == len(ids), f"{len(ids) - len(set(ids))} repeated")

@@ -88,37 +88,79 @@ pub struct Config {
     #[arg(long, env = "IMGSHARE_KEYSTONE_PROJECT", help_heading = "Keystone")]
     pub keystone_project: Option<String>,
     /// Domain (name) of the service user.
-    #[arg(long, env = "IMGSHARE_KEYSTONE_USER_DOMAIN", default_value = "Default", help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_USER_DOMAIN",
+        default_value = "Default",
+        help_heading = "Keystone"
+    )]
     pub keystone_user_domain: String,
     /// Domain (name) of --keystone-project.
-    #[arg(long, env = "IMGSHARE_KEYSTONE_PROJECT_DOMAIN", default_value = "Default", help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_PROJECT_DOMAIN",
+        default_value = "Default",
+        help_heading = "Keystone"
+    )]
     pub keystone_project_domain: String,
     /// File holding the service user's password (first line). Alternative:
     /// the IMGSHARE_KEYSTONE_PASSWORD variable.
-    #[arg(long, env = "IMGSHARE_KEYSTONE_PASSWORD_FILE", help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_PASSWORD_FILE",
+        help_heading = "Keystone"
+    )]
     pub keystone_password_file: Option<PathBuf>,
     /// An application credential to authenticate with instead of user and
     /// password; its secret from IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET
     /// or --keystone-application-credential-secret-file.
-    #[arg(long, env = "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_ID", help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_ID",
+        help_heading = "Keystone"
+    )]
     pub keystone_application_credential_id: Option<String>,
     /// File holding the application credential's secret (first line).
-    #[arg(long, env = "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET_FILE", help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET_FILE",
+        help_heading = "Keystone"
+    )]
     pub keystone_application_credential_secret_file: Option<PathBuf>,
     /// Seconds a validated token is trusted without asking Keystone again
     /// (never past its `expires_at`). A revoked token keeps working at most
     /// this long. keystonemiddleware's default.
-    #[arg(long, env = "IMGSHARE_KEYSTONE_CACHE_SECS", default_value_t = 300, help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_CACHE_SECS",
+        default_value_t = 300,
+        help_heading = "Keystone"
+    )]
     pub keystone_cache_secs: u64,
     /// Seconds an invalid token is remembered as invalid (spares Keystone a
     /// flood of one bad token).
-    #[arg(long, env = "IMGSHARE_KEYSTONE_NEGATIVE_CACHE_SECS", default_value_t = 10, help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_NEGATIVE_CACHE_SECS",
+        default_value_t = 10,
+        help_heading = "Keystone"
+    )]
     pub keystone_negative_cache_secs: u64,
     /// Most tokens kept in the validation cache.
-    #[arg(long, env = "IMGSHARE_KEYSTONE_CACHE_SIZE", default_value_t = 100_000, help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_CACHE_SIZE",
+        default_value_t = 100_000,
+        help_heading = "Keystone"
+    )]
     pub keystone_cache_size: u64,
     /// Seconds to wait for Keystone before answering 503.
-    #[arg(long, env = "IMGSHARE_KEYSTONE_TIMEOUT_SECS", default_value_t = 5.0, help_heading = "Keystone")]
+    #[arg(
+        long,
+        env = "IMGSHARE_KEYSTONE_TIMEOUT_SECS",
+        default_value_t = 5.0,
+        help_heading = "Keystone"
+    )]
     pub keystone_timeout_secs: f64,
     /// The service password or application-credential secret, set by code
     /// (tests) instead of the environment; never a flag.
@@ -138,8 +180,8 @@ impl std::fmt::Debug for Secret {
 
 /// First line of a secret file, or a message naming the file (not its content).
 fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if line.is_empty() {
         return Err(format!("{} is empty", path.display()));
@@ -168,7 +210,9 @@ fn keystone(config: &Config) -> Result<Option<(Keystone, String)>, String> {
         return Ok(None);
     };
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("--keystone-url must be an http(s) URL, got {url:?}"));
+        return Err(format!(
+            "--keystone-url must be an http(s) URL, got {url:?}"
+        ));
     }
     let credential = if let Some(id) = &config.keystone_application_credential_id {
         let secret = secret(
@@ -176,26 +220,32 @@ fn keystone(config: &Config) -> Result<Option<(Keystone, String)>, String> {
             &config.keystone_application_credential_secret_file,
             "IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET",
         )?
-        .ok_or("--keystone-application-credential-id needs its secret in \
+        .ok_or(
+            "--keystone-application-credential-id needs its secret in \
                 IMGSHARE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET or \
-                --keystone-application-credential-secret-file")?;
+                --keystone-application-credential-secret-file",
+        )?;
         ServiceCredential::ApplicationCredential {
             id: id.clone(),
             secret,
         }
     } else {
         let (Some(user), Some(project)) = (&config.keystone_user, &config.keystone_project) else {
-            return Err("--keystone-url needs --keystone-user and --keystone-project \
+            return Err(
+                "--keystone-url needs --keystone-user and --keystone-project \
                         (or --keystone-application-credential-id)"
-                .into());
+                    .into(),
+            );
         };
         let password = secret(
             config,
             &config.keystone_password_file,
             "IMGSHARE_KEYSTONE_PASSWORD",
         )?
-        .ok_or("--keystone-user needs its password in IMGSHARE_KEYSTONE_PASSWORD or \
-                --keystone-password-file")?;
+        .ok_or(
+            "--keystone-user needs its password in IMGSHARE_KEYSTONE_PASSWORD or \
+                --keystone-password-file",
+        )?;
         ServiceCredential::Password {
             user: user.clone(),
             password,

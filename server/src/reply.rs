@@ -173,9 +173,8 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
     match code {
         Unauthorized => ErrorStatusCode::UNAUTHORIZED,
         Img0001 | Img0007 | Img0076 | UnexpectedBody | InvalidQuery => ErrorStatusCode::BAD_REQUEST,
-        Img0026 | ProjectNotAllowed | NotShared | ReadOnlyAttribute | ImageProtected | WindowsImage => {
-            ErrorStatusCode::FORBIDDEN
-        }
+        Img0026 | ProjectNotAllowed | NotShared | ReadOnlyAttribute | ImageProtected
+        | WindowsImage => ErrorStatusCode::FORBIDDEN,
         Img0086 | NotFound => ErrorStatusCode::NOT_FOUND,
         MethodNotAllowed => ErrorStatusCode::METHOD_NOT_ALLOWED,
         MemberDuplicate | ImageDuplicate | PropertyMissing => ErrorStatusCode::CONFLICT,

@@ -100,7 +100,12 @@ pub struct IdentityFile {
     by_access_key: HashMap<String, AccessKey>,
 }
 
-fn caller(project_id: String, user_id: String, roles: Vec<String>, domain_id: Option<String>) -> Caller {
+fn caller(
+    project_id: String,
+    user_id: String,
+    roles: Vec<String>,
+    domain_id: Option<String>,
+) -> Caller {
     Caller {
         project_id: Some(project_id),
         user_id,
@@ -162,7 +167,11 @@ impl IdentityFile {
                         .into(),
                 );
             }
-            if !e.access_key.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            if !e
+                .access_key
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b',')
+            {
                 return Err("an access_key holds a space, a comma or a control character".into());
             }
             let c = caller(e.project_id, e.user_id, e.roles, e.domain_id);
@@ -178,8 +187,7 @@ impl IdentityFile {
                 }
                 Some(key) => {
                     let project = c.project_id.clone().unwrap_or_default();
-                    if key.secret != e.secret_key.as_bytes()
-                        || key.callers[0].user_id != c.user_id
+                    if key.secret != e.secret_key.as_bytes() || key.callers[0].user_id != c.user_id
                     {
                         return Err(format!(
                             "access key {} is listed with different secrets or users",

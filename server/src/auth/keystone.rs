@@ -114,7 +114,9 @@ impl moka::Expiry<[u8; 32], Cached> for CacheExpiry {
         Some(match value {
             Cached::Invalid => self.negative_ttl,
             Cached::Valid { expires_at, .. } => {
-                let left = (*expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                let left = (*expires_at - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
                 left.min(self.ttl)
             }
         })
