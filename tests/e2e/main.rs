@@ -2,6 +2,7 @@
 //! store and drives it through the generated client (raw HTTP only where the
 //! client cannot express the request).
 
+mod aksk;
 mod authz;
 mod backend;
 mod bad_input;

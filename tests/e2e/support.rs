@@ -62,7 +62,26 @@ token = "tok-no-roles"
 project_id = "project-a"
 user_id = "nobody"
 roles = []
+
+# Huawei AK/SK: alice's key acts in project-a (default) and project-b.
+[[access_keys]]
+access_key = "AKOWNER0000000000001"
+secret_key = "owner-secret-0000000000000000000000000000"
+project_id = "project-a"
+user_id = "alice"
+roles = ["member", "reader"]
+
+[[access_keys]]
+access_key = "AKOWNER0000000000001"
+secret_key = "owner-secret-0000000000000000000000000000"
+project_id = "project-b"
+user_id = "alice"
+roles = ["reader"]
 "#;
+
+/// The access key pair in every test server's identity file.
+pub const ACCESS_KEY: &str = "AKOWNER0000000000001";
+pub const SECRET_KEY: &str = "owner-secret-0000000000000000000000000000";
 
 pub struct TestServer {
     server: Option<imgshare_server::Server>,
