@@ -44,6 +44,11 @@ struct Args {
     /// Also write the table as Markdown to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// A running Keystone's accounts.json (`keystone/keystone.sh start`;
+    /// scripts/bench.sh starts one): adds row 1k, GET members with a Keystone
+    /// token. Without it the row is skipped.
+    #[arg(long)]
+    keystone: Option<PathBuf>,
 }
 
 const OWNER: &str = "bench-owner"; // project-a
@@ -68,7 +73,17 @@ token = "bench-proj-0"
 project_id = "proj-0"
 user_id = "p0"
 roles = ["member", "reader"]
+
+[[access_keys]]
+access_key = "BENCHOWNERAK00000001"
+secret_key = "bench-owner-secret-000000000000000000000"
+project_id = "project-a"
+user_id = "owner"
+roles = ["member", "reader"]
 "#;
+
+const ACCESS_KEY: &str = "BENCHOWNERAK00000001";
+const SECRET_KEY: &str = "bench-owner-secret-000000000000000000000";
 
 struct Row {
     scenario: String,
@@ -143,7 +158,7 @@ fn start(mut cmd: Command) -> Server {
     }
 }
 
-fn start_server(dir: &Path, database: Option<&str>) -> Server {
+fn start_server(dir: &Path, database: Option<&str>, keystone: Option<&Keystone>) -> Server {
     let mut cmd = Command::new(bin("imgshare-server"));
     cmd.args(["--bind", "127.0.0.1:0", "--member-quota", "-1"])
         .arg("--data-dir")
@@ -153,7 +168,112 @@ fn start_server(dir: &Path, database: Option<&str>) -> Server {
     if let Some(url) = database {
         cmd.arg("--database").arg(url);
     }
+    if let Some(k) = keystone {
+        cmd.arg("--keystone-url")
+            .arg(&k.auth_url)
+            .arg("--keystone-user")
+            .arg(&k.service_user)
+            .arg("--keystone-project")
+            .arg(&k.service_project)
+            .env("IMGSHARE_KEYSTONE_PASSWORD", &k.service_password);
+    }
     start(cmd)
+}
+
+/// The Keystone of `--keystone`: the service account imgshare validates
+/// with, and the admin (whose role is global, so it sees the bench image).
+struct Keystone {
+    auth_url: String,
+    service_user: String,
+    service_project: String,
+    service_password: String,
+    admin: serde_json::Value,
+}
+
+impl Keystone {
+    fn load(path: &Path) -> Keystone {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let v: serde_json::Value = serde_json::from_str(&text).expect("accounts.json");
+        let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).unwrap().to_owned();
+        Keystone {
+            auth_url: s("/auth_url"),
+            service_user: s("/service/user"),
+            service_project: s("/service/project"),
+            service_password: s("/service/password"),
+            admin: v["admin"].clone(),
+        }
+    }
+
+    /// A project-scoped token for the admin.
+    async fn admin_token(&self) -> String {
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "id": self.admin["user_id"], "password": self.admin["password"]}}},
+            "scope": {"project": {"id": self.admin["project_id"]}},
+        }});
+        let rsp = reqwest::Client::new()
+            .post(format!("{}/auth/tokens?nocatalog", self.auth_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("Keystone answers");
+        assert_eq!(rsp.status().as_u16(), 201, "admin token");
+        rsp.headers()["x-subject-token"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// wrk headers for a GET signed with the bench access key, as Huawei's SDK
+/// signs it. Replayed for the whole run: the signature stays valid for 15
+/// minutes (Huawei's scheme has no nonce).
+fn signed_get_script(base: &str, path: &str) -> String {
+    use imgshare_server::auth::aksk;
+    let host = base.trim_start_matches("http://");
+    let date = chrono_like_now();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", http::HeaderValue::from_static("application/json"));
+    headers.insert("host", http::HeaderValue::from_str(host).unwrap());
+    headers.insert("x-project-id", http::HeaderValue::from_static("project-a"));
+    headers.insert("x-sdk-date", http::HeaderValue::from_str(&date).unwrap());
+    let signed = "content-type;host;x-project-id;x-sdk-date";
+    let placeholder = format!(
+        "SDK-HMAC-SHA256 Access={ACCESS_KEY}, SignedHeaders={signed}, Signature={}",
+        "0".repeat(64)
+    );
+    let auth = aksk::parse_authorization(&placeholder).unwrap();
+    let canonical = aksk::canonical_request(
+        &aksk::SignedRequest {
+            method: &http::Method::GET,
+            path,
+            query: None,
+            headers: &headers,
+            body: b"",
+        },
+        &auth,
+    )
+    .unwrap();
+    let signature = aksk::sign(SECRET_KEY.as_bytes(), &aksk::string_to_sign(&date, &canonical));
+    format!(
+        "wrk.headers[\"Accept\"] = \"application/json\"\n\
+         wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         wrk.headers[\"Host\"] = \"{host}\"\n\
+         wrk.headers[\"X-Project-Id\"] = \"project-a\"\n\
+         wrk.headers[\"X-Sdk-Date\"] = \"{date}\"\n\
+         wrk.headers[\"Authorization\"] = \"SDK-HMAC-SHA256 Access={ACCESS_KEY}, \
+         SignedHeaders={signed}, Signature={signature}\"\n"
+    )
+}
+
+/// Now as `YYYYMMDDTHHMMSSZ` (UTC), without a date crate.
+fn chrono_like_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y%m%dT%H%M%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Peak resident set size since the last reset, in MiB; then resets it.
@@ -391,15 +511,37 @@ fn run_scenarios(
     }
 }
 
-fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut Vec<Row>) {
+fn run_small(
+    args: &Args,
+    label: &str,
+    server: &Server,
+    image: &str,
+    keystone_token: Option<&str>,
+    rows: &mut Vec<Row>,
+) {
     let pid = server.child.id();
     let base = &server.base;
-    let scenarios = vec![
+    let members = format!("/v2/images/{image}/members");
+    let mut scenarios = vec![
         (
             "1 GET members (10)",
-            format!("{base}/v2/images/{image}/members"),
+            format!("{base}{members}"),
             get_script(Some(OWNER)),
         ),
+        (
+            "1s GET members (10), AK/SK signature",
+            format!("{base}{members}"),
+            signed_get_script(base, &members),
+        ),
+    ];
+    if let Some(token) = keystone_token {
+        scenarios.push((
+            "1k GET members (10), Keystone token (cached)",
+            format!("{base}{members}"),
+            get_script(Some(token)),
+        ));
+    }
+    scenarios.extend([
         (
             "2 POST add member",
             base.clone(),
@@ -415,7 +557,7 @@ fn run_small(args: &Args, label: &str, server: &Server, image: &str, rows: &mut 
             format!("{base}/v2/images?member_status=accepted"),
             get_script(Some(CONSUMER)),
         ),
-    ];
+    ]);
     run_scenarios(args, label, pid, scenarios, rows);
 }
 
@@ -465,9 +607,17 @@ async fn main() {
     // Scenarios 1-4 on a fresh SQLite store, and the baseline.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bench-tokens.toml"), TOKENS).unwrap();
-    let server = start_server(dir.path(), None);
+    let keystone = args.keystone.as_deref().map(Keystone::load);
+    let server = start_server(dir.path(), None, keystone.as_ref());
     eprintln!("setting up scenarios 1-4 (sqlite) …");
     let (image, members_body) = setup_small(&server.base).await;
+    let keystone_token = match &keystone {
+        Some(k) => Some(k.admin_token().await),
+        None => {
+            eprintln!("no --keystone: row 1k (Keystone token) skipped");
+            None
+        }
+    };
 
     let body_file = dir.path().join("members-body.json");
     std::fs::write(&body_file, &members_body).unwrap();
@@ -504,16 +654,23 @@ async fn main() {
         note: String::new(),
     });
 
-    run_small(&args, "sqlite", &server, &image, &mut rows);
+    run_small(
+        &args,
+        "sqlite",
+        &server,
+        &image,
+        keystone_token.as_deref(),
+        &mut rows,
+    );
     drop(server);
 
     if let Some(url) = &args.postgres {
         let pg_dir = tempfile::tempdir().unwrap();
         std::fs::write(pg_dir.path().join("bench-tokens.toml"), TOKENS).unwrap();
-        let server = start_server(pg_dir.path(), Some(url));
+        let server = start_server(pg_dir.path(), Some(url), None);
         eprintln!("setting up scenarios 1-4 (postgres) …");
         let (image, _) = setup_small(&server.base).await;
-        run_small(&args, "postgres", &server, &image, &mut rows);
+        run_small(&args, "postgres", &server, &image, None, &mut rows);
     }
 
     // Scenario 5: 1-3 on a store preloaded with many images and memberships.
@@ -546,7 +703,7 @@ async fn main() {
         }
         std::fs::write(scale_dir.join("bench-tokens.toml"), TOKENS).unwrap();
         let started = Instant::now();
-        let server = start_server(&scale_dir, None);
+        let server = start_server(&scale_dir, None, None);
         let http = reqwest::Client::new();
         // Start-up: process start until the first answered request.
         loop {
@@ -599,8 +756,17 @@ async fn main() {
     )
     .unwrap();
     writeln!(table, "|---|---:|---:|---:|---:|---:|---|").unwrap();
+    // Identity rows against the identity-file row of the same run.
+    let file_row = rows
+        .iter()
+        .find(|r| r.scenario.starts_with("1 GET members (10) [sqlite]"))
+        .map(|r| r.rps)
+        .unwrap_or(0.0);
     for r in &rows {
         let mut note = r.note.clone();
+        if (r.scenario.starts_with("1s ") || r.scenario.starts_with("1k ")) && file_row > 0.0 {
+            note = format!("{:.0} % of row 1 (identity-file token)", 100.0 * r.rps / file_row);
+        }
         if r.scenario.starts_with("0b")
             || r.scenario.starts_with("1 ")
             || r.scenario.starts_with("5.1")
