@@ -480,6 +480,7 @@ async fn expired_tokens_are_refused_and_the_service_token_is_renewed() {
     let fresh = token(&acc, &ks.v3(), "member").await;
     assert_eq!(srv.list(&fresh).await.0, 200);
     let (_, service_auths) = ks.imgshare_calls();
+    eprintln!("expiry: the service authenticated {service_auths} time(s) with 8-second tokens");
     assert!(
         service_auths >= 2,
         "the service token was obtained {service_auths} time(s); expected a renewal"
@@ -613,6 +614,7 @@ async fn a_flood_of_one_token_costs_keystone_a_handful_of_calls() {
     // 1,000 requests, concurrently, with one unknown token.
     flood("gAAAAABunknown-token-for-the-flood".into(), 401).await;
     let (validations, _) = ks.imgshare_calls();
+    eprintln!("flood: 1,000 requests, one unknown token: {validations} Keystone validation(s)");
     assert!(
         (1..=3).contains(&validations),
         "1,000 requests with one unknown token made {validations} Keystone validations"
@@ -621,6 +623,10 @@ async fn a_flood_of_one_token_costs_keystone_a_handful_of_calls() {
     let owner = token(&acc, &ks.v3(), "owner").await;
     flood(owner, 200).await;
     let (after, _) = ks.imgshare_calls();
+    eprintln!(
+        "flood: 1,000 requests, one valid token: {} Keystone validation(s)",
+        after - validations
+    );
     assert!(
         (1..=3).contains(&(after - validations)),
         "1,000 requests with one valid token made {} Keystone validations",
