@@ -234,7 +234,10 @@ fn signed_get_script(base: &str, path: &str) -> String {
     let host = base.trim_start_matches("http://");
     let date = chrono_like_now();
     let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", http::HeaderValue::from_static("application/json"));
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     headers.insert("host", http::HeaderValue::from_str(host).unwrap());
     headers.insert("x-project-id", http::HeaderValue::from_static("project-a"));
     headers.insert("x-sdk-date", http::HeaderValue::from_str(&date).unwrap());
@@ -255,7 +258,10 @@ fn signed_get_script(base: &str, path: &str) -> String {
         &auth,
     )
     .unwrap();
-    let signature = aksk::sign(SECRET_KEY.as_bytes(), &aksk::string_to_sign(&date, &canonical));
+    let signature = aksk::sign(
+        SECRET_KEY.as_bytes(),
+        &aksk::string_to_sign(&date, &canonical),
+    );
     format!(
         "wrk.headers[\"Accept\"] = \"application/json\"\n\
          wrk.headers[\"Content-Type\"] = \"application/json\"\n\
@@ -765,7 +771,10 @@ async fn main() {
     for r in &rows {
         let mut note = r.note.clone();
         if (r.scenario.starts_with("1s ") || r.scenario.starts_with("1k ")) && file_row > 0.0 {
-            note = format!("{:.0} % of row 1 (identity-file token)", 100.0 * r.rps / file_row);
+            note = format!(
+                "{:.0} % of row 1 (identity-file token)",
+                100.0 * r.rps / file_row
+            );
         }
         if r.scenario.starts_with("0b")
             || r.scenario.starts_with("1 ")
