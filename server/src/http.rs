@@ -193,6 +193,7 @@ impl<'a> Call<'a> {
         tracing::info!(
             target: "imgshare::access",
             request_id = %self.request_id,
+            x_request_id = %self.rqctx.request_id,
             method = %self.rqctx.request.method(),
             path = %self.rqctx.request.uri().path(),
             status = status.as_u16(),
