@@ -241,13 +241,7 @@ fn signed_get_script(base: &str, path: &str) -> String {
     headers.insert("host", http::HeaderValue::from_str(host).unwrap());
     headers.insert("x-project-id", http::HeaderValue::from_static("project-a"));
     headers.insert("x-sdk-date", http::HeaderValue::from_str(&date).unwrap());
-    let signed = "content-type;host;x-project-id;x-sdk-date";
-    let placeholder = format!(
-        "SDK-HMAC-SHA256 Access={ACCESS_KEY}, SignedHeaders={signed}, Signature={}",
-        "0".repeat(64)
-    );
-    let auth = aksk::parse_authorization(&placeholder).unwrap();
-    let canonical = aksk::canonical_request(
+    let authorization = aksk::authorization(
         &aksk::SignedRequest {
             method: &http::Method::GET,
             path,
@@ -255,12 +249,8 @@ fn signed_get_script(base: &str, path: &str) -> String {
             headers: &headers,
             body: b"",
         },
-        &auth,
-    )
-    .unwrap();
-    let signature = aksk::sign(
+        ACCESS_KEY,
         SECRET_KEY.as_bytes(),
-        &aksk::string_to_sign(&date, &canonical),
     );
     format!(
         "wrk.headers[\"Accept\"] = \"application/json\"\n\
@@ -268,8 +258,7 @@ fn signed_get_script(base: &str, path: &str) -> String {
          wrk.headers[\"Host\"] = \"{host}\"\n\
          wrk.headers[\"X-Project-Id\"] = \"project-a\"\n\
          wrk.headers[\"X-Sdk-Date\"] = \"{date}\"\n\
-         wrk.headers[\"Authorization\"] = \"SDK-HMAC-SHA256 Access={ACCESS_KEY}, \
-         SignedHeaders={signed}, Signature={signature}\"\n"
+         wrk.headers[\"Authorization\"] = \"{authorization}\"\n"
     )
 }
 
