@@ -247,6 +247,17 @@ impl OwnKeystone {
         }
     }
 
+    /// Sends a signal to gunicorn's master and its workers.
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let _ = Command::new("pkill")
+            .args([&format!("-{name}"), "-P", &pid])
+            .status();
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status();
+    }
+
     /// SIGTERM to gunicorn's master (the script execs it), then waits until
     /// the port refuses connections.
     async fn stop(&mut self) {
@@ -532,10 +543,26 @@ async fn keystone_down_is_503_and_the_service_recovers() {
         return;
     };
     let mut ks = OwnKeystone::start(&acc.state_dir(), None).await;
-    let srv = Imgshare::start(&acc, &ks.v3(), |c| c.keystone_timeout_secs = 2.0).await;
+    let srv = Imgshare::start(&acc, &ks.v3(), |c| c.keystone_timeout_secs = 4.0).await;
     let cached = token(&acc, &ks.v3(), "owner").await;
     assert_eq!(srv.list(&cached).await.0, 200);
     let fresh = token(&acc, &ks.v3(), "member").await;
+
+    // Hung (SIGSTOP: connections are accepted by the kernel, never answered):
+    // 503 once --keystone-timeout-secs has passed.
+    ks.signal("STOP");
+    let started = Instant::now();
+    let (status, _, body) = srv.list(&fresh).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("imgshare.identity_unavailable"))
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(3900),
+        "{:?}",
+        started.elapsed()
+    );
+    ks.signal("CONT");
 
     ks.stop().await;
     // A token seen before is still answered from the cache.
@@ -632,5 +659,54 @@ async fn a_flood_of_one_token_costs_keystone_a_handful_of_calls() {
         "1,000 requests with one valid token made {} Keystone validations",
         after - validations
     );
+    srv.server.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_credential_can_replace_the_password() {
+    let Some(acc) = Accounts::load("an_application_credential") else {
+        return;
+    };
+    let v3 = acc.auth_url();
+    let service = &acc.raw["service"];
+    // The service user makes itself an application credential.
+    let own = issue(
+        &v3,
+        service,
+        json!({"project": {"id": service["project_id"].as_str().unwrap()}}),
+    )
+    .await;
+    let name = format!("imgshare-test-{}", std::process::id());
+    let rsp = http()
+        .post(format!(
+            "{v3}/users/{}/application_credentials",
+            service["user_id"].as_str().unwrap()
+        ))
+        .header("X-Auth-Token", &own)
+        .json(&json!({"application_credential": {"name": name}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rsp.status().as_u16(), 201);
+    let created: Value = rsp.json().await.unwrap();
+    let id = created["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = created["application_credential"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let srv = Imgshare::start(&acc, &v3, |c| {
+        c.keystone_user = None;
+        c.keystone_project = None;
+        c.keystone_application_credential_id = Some(id.clone());
+        c.keystone_secret = Some(Secret(secret.clone()));
+    })
+    .await;
+    let owner = token(&acc, &v3, "owner").await;
+    assert_eq!(srv.list(&owner).await.0, 200);
+    assert_eq!(srv.list("gAAAAABnot-a-token").await.0, 401);
     srv.server.close().await.unwrap();
 }
