@@ -193,11 +193,16 @@ impl Keystone {
     /// The caller a token stands for.
     pub async fn validate(&self, token: &str) -> Result<Caller, KeystoneError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let cached = self
-            .cache
-            .try_get_with(key, self.ask(token))
-            .await
-            .map_err(|e: Arc<KeystoneError>| (*e).clone())?;
+        let cached = match self.cache.get(&key).await {
+            Some(hit) => hit,
+            // A miss: one Keystone call, shared by every concurrent request
+            // that carries the same token.
+            None => self
+                .cache
+                .try_get_with(key, self.ask(token))
+                .await
+                .map_err(|e: Arc<KeystoneError>| (*e).clone())?,
+        };
         match cached {
             Cached::Valid { caller, expires_at } if expires_at > Utc::now() => Ok(caller),
             Cached::Valid { .. } => {
