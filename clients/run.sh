@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Drives the real OpenStack clients (python-glanceclient, openstacksdk,
 # python-openstackclient; pinned in requirements.txt) against a fresh imgshare
-# server: see test_clients.py. Exits non-zero if any check fails.
+# server behind a real Keystone: see test_clients.py. The server validates the
+# clients' tokens with Keystone (--keystone-url, service user imgshare); the
+# clients log in with passwords and find imgshare in Keystone's catalog.
+# Exits non-zero if any check fails.
 #
-#   IMGSHARE_CLIENTS_VENV  virtualenv to use (created if missing); default
-#                          $HOME/.cache/imgshare-ci/clients-venv-<sha of requirements.txt>
-#   CARGO_TARGET_DIR       where the server is built (default: target/)
-#   PYTHON                 interpreter for a new virtualenv (default: python3)
+#   IMGSHARE_TEST_KEYSTONE  accounts.json of a running keystone/keystone.sh
+#                           Keystone to use (CI sets it); unset: one is started
+#                           in a temporary directory and stopped at exit
+#   IMGSHARE_CLIENTS_VENV   virtualenv to use (created if missing); default
+#                           $HOME/.cache/imgshare-ci/clients-venv-<sha of requirements.txt>
+#   CARGO_TARGET_DIR        where the server is built (default: target/)
+#   PYTHON                  interpreter for a new virtualenv (default: python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,46 +43,61 @@ server="$target/debug/imgshare-server"
 
 scratch=$(mktemp -d)
 server_pid=
+keystone_dir=
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
+  if [ -n "$keystone_dir" ]; then
+    bash keystone/keystone.sh stop "$keystone_dir" || true
+  fi
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-step "server start"
-token() { "${PYTHON:-python3}" -c 'import secrets; print(secrets.token_hex(16))'; }
-export IMGSHARE_TOKEN_A=$(token) IMGSHARE_TOKEN_B=$(token) IMGSHARE_TOKEN_C=$(token)
-cat > "$scratch/tokens.toml" <<TOML
-# project-a owns the images, project-b is the member, project-c a stranger.
-[[tokens]]
-token = "$IMGSHARE_TOKEN_A"
-project_id = "project-a"
-user_id = "user-a"
-roles = ["member", "reader"]
+step "Keystone"
+if [ -n "${IMGSHARE_TEST_KEYSTONE:-}" ]; then
+  [ -f "$IMGSHARE_TEST_KEYSTONE" ] || { echo "IMGSHARE_TEST_KEYSTONE=$IMGSHARE_TEST_KEYSTONE: no such file"; exit 1; }
+  accounts=$IMGSHARE_TEST_KEYSTONE
+  echo "using the Keystone of $accounts"
+else
+  keystone_dir="$scratch/keystone"
+  accounts=$(bash keystone/keystone.sh start "$keystone_dir" | tail -n 1)
+fi
+export IMGSHARE_TEST_KEYSTONE="$accounts"
+# account FIELD...: one value from accounts.json
+account() {
+  python3 - "$accounts" "$@" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]:
+    v = v[k]
+print(v)
+PY
+}
+auth_url=$(account auth_url)
+echo "Keystone at $auth_url"
 
-[[tokens]]
-token = "$IMGSHARE_TOKEN_B"
-project_id = "project-b"
-user_id = "user-b"
-roles = ["member", "reader"]
-
-[[tokens]]
-token = "$IMGSHARE_TOKEN_C"
-project_id = "project-c"
-user_id = "user-c"
-roles = ["member", "reader"]
-TOML
+step "server start (tokens validated by Keystone)"
+# No static identities: every caller is one of Keystone's.
+printf '# clients/run.sh: no static identities; Keystone validates every token.\n' \
+  > "$scratch/tokens.toml"
 chmod 600 "$scratch/tokens.toml"
 export IMGSHARE_SERVER_LOG="$scratch/server.log"
 # Port 0: the kernel picks a free port; the server logs the address it got.
 # Settings from the caller's environment (IMGSHARE_DATABASE, IMGSHARE_PUBLIC_URL, …)
 # must not leak in: this server is SQLite in a fresh directory.
-unset_env=$(env | sed -n 's/^\(IMGSHARE_[A-Z_]*\)=.*/-u \1/p')
+# (The service user's password is set after, in env's environment: never on
+# a command line.)
+unset_env=$(env | sed -n 's/^\(IMGSHARE_[A-Z_]*\)=.*/-u \1/p' | grep -v -x -e '-u IMGSHARE_KEYSTONE_PASSWORD' || true)
+service_user=$(account service user) service_project=$(account service project)
+service_password=$(account service password)
+: > "$IMGSHARE_SERVER_LOG"
 # shellcheck disable=SC2086
-env $unset_env "$server" --bind 127.0.0.1:0 --data-dir "$scratch/data" --tokens "$scratch/tokens.toml" \
+IMGSHARE_KEYSTONE_PASSWORD="$service_password" env $unset_env "$server" \
+  --bind 127.0.0.1:0 --data-dir "$scratch/data" --tokens "$scratch/tokens.toml" \
+  --keystone-url "$auth_url" --keystone-user "$service_user" --keystone-project "$service_project" \
   --log-level info 2> "$IMGSHARE_SERVER_LOG" &
 server_pid=$!
 addr=
@@ -91,6 +112,61 @@ if [ -z "$addr" ]; then
 fi
 export IMGSHARE_URL="http://$addr"
 echo "listening on $IMGSHARE_URL"
+
+step "Keystone catalog: image service, public endpoint $IMGSHARE_URL (RegionOne)"
+# As an operator registers Glance: the clients find imgshare through the
+# catalog of their tokens. Older image endpoints (an earlier run on the same
+# Keystone) are deleted first.
+python3 - "$accounts" "$IMGSHARE_URL" <<'PY'
+import json, sys, urllib.error, urllib.request
+
+acc, url = json.load(open(sys.argv[1])), sys.argv[2]
+base = acc["auth_url"].rstrip("/")
+
+def call(method, path, token=None, body=None, expect=(200,)):
+    req = urllib.request.Request(base + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Accept", "application/json")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("X-Auth-Token", token)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            status, headers, raw = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, headers, raw = e.code, e.headers, e.read()
+    if status not in expect:
+        sys.exit(f"{method} {base}{path} -> {status}: {raw[:1000]!r}")
+    return headers, (json.loads(raw) if raw.strip() else None)
+
+admin = acc["admin"]
+headers, _ = call("POST", "/auth/tokens?nocatalog", body={"auth": {
+    "identity": {"methods": ["password"], "password": {"user": {
+        "name": admin["user"], "domain": {"id": "default"}, "password": admin["password"]}}},
+    "scope": {"project": {"name": admin["project"], "domain": {"id": "default"}}}}},
+    expect=(201,))
+token = headers["X-Subject-Token"]
+_, doc = call("GET", "/services?type=image", token)
+services = doc["services"]
+if services:
+    service_id = services[0]["id"]
+else:
+    _, doc = call("POST", "/services", token, {"service": {
+        "type": "image", "name": "imgshare", "description": "imgshare (image members)",
+        "enabled": True}}, expect=(201,))
+    service_id = doc["service"]["id"]
+removed = 0
+for svc in services:
+    _, doc = call("GET", f"/endpoints?service_id={svc['id']}", token)
+    for ep in doc["endpoints"]:
+        call("DELETE", f"/endpoints/{ep['id']}", token, expect=(204,))
+        removed += 1
+_, doc = call("POST", "/endpoints", token, {"endpoint": {
+    "service_id": service_id, "interface": "public", "url": url, "region_id": "RegionOne",
+    "enabled": True}}, expect=(201,))
+print(f"image service {service_id}: public endpoint {doc['endpoint']['url']} "
+      f"({removed} older image endpoint(s) removed)")
+PY
 
 step "clients"
 status=0

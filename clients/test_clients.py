@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Drives the real OpenStack clients against a running imgshare server (issue 3).
+"""Drives the real OpenStack clients against a running imgshare server behind a
+real Keystone (issue 3).
 
 Every image-member flow runs through each of the three clients:
 
@@ -12,22 +13,32 @@ members, duplicate add (409), non-owner add (403), stranger (404), list
 (owner sees all, a member only itself), get, accept / reject / pending again
 with the member's image list after each, invalid status (client-side or 400),
 owner may not set the status (403), remove member, remove again. Then the
-schema and discovery checks. The checks assert on what the clients print and
-on their exit codes (or, for the SDK, on returned objects and exception types).
+schema and discovery checks, and what is new with Keystone: a reader-only
+user, project names resolved (or not) by OSC through Keystone, and the
+Keystone traffic of clients and server. The checks assert on what the clients
+print and on their exit codes (or, for the SDK, on returned objects and
+exception types).
 
-Run by ``clients/run.sh``, which starts the server and sets:
+The clients log in as a user of a cloud does: password auth against Keystone
+(clouds.yaml entries, or OS_* variables as an openrc sets them), and find the
+image service in the token's catalog (interface public, RegionOne). Member ids
+are the real Keystone project ids.
 
-    IMGSHARE_URL         root URL of the server, e.g. http://127.0.0.1:40309
-    IMGSHARE_SERVER_LOG  the server's stderr (access log), for wire-level checks
-    IMGSHARE_TOKEN_A/_B/_C  tokens of project-a (owner), project-b (member),
-                         project-c (stranger); all roles member+reader
+Run by ``clients/run.sh``, which starts imgshare with --keystone-url, registers
+it in Keystone's catalog and sets:
+
+    IMGSHARE_URL            root URL of the server, e.g. http://127.0.0.1:40309
+    IMGSHARE_SERVER_LOG     the server's stderr (access log), for wire-level checks
+    IMGSHARE_TEST_KEYSTONE  accounts.json of keystone/keystone.sh (auth_url,
+                            users owner/member/reader/stranger, admin, extra project,
+                            state_dir with Keystone's access.log)
 
 It must run with the virtualenv's python: the ``glance`` and ``openstack``
-executables are taken from the directory of ``sys.executable``. It starts the
-Keystone stand-in (``keystone_standin.py``) itself. Output: one line per check,
-then ``N passed, N failed``; exit status 1 if any check failed.
+executables are taken from the directory of ``sys.executable``. Output: one
+line per check, then ``N passed, N failed``; exit status 1 if any check failed.
 """
 
+import hashlib
 import json
 import os
 import pty
@@ -39,26 +50,75 @@ import tempfile
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 URL = os.environ["IMGSHARE_URL"].rstrip("/")
 SERVER_LOG = os.environ.get("IMGSHARE_SERVER_LOG")
-TOK = {
-    "project-a": os.environ["IMGSHARE_TOKEN_A"],
-    "project-b": os.environ["IMGSHARE_TOKEN_B"],
-    "project-c": os.environ["IMGSHARE_TOKEN_C"],
-}
-OWNER, MEMBER, STRANGER = "project-a", "project-b", "project-c"
-# A second member with no token: Glance does not check that a member project
-# exists, so the owner can share with any project id. It makes "the owner
-# sees all, a member sees only itself" observable.
-OTHER = "project-d"
+with open(os.environ["IMGSHARE_TEST_KEYSTONE"]) as _f:
+    ACCOUNTS = json.load(_f)
+AUTH_URL = ACCOUNTS["auth_url"]
+USERS = ACCOUNTS["users"]
+KEYSTONE_ACCESS_LOG = os.path.join(ACCOUNTS["state_dir"], "access.log")
+
+# Member ids are project ids: the owner's project owns the images, the
+# member's project is shared with, the stranger's is neither.
+OWNER, MEMBER, STRANGER = (USERS[k]["project_id"] for k in ("owner", "member", "stranger"))
+# A second member nobody logs into: Glance does not check that a member
+# project exists or is used, so the owner can share with any project id. It
+# makes "the owner sees all, a member sees only itself" observable.
+OTHER = ACCOUNTS["extra_project_id"]
+# project id -> the account (accounts.json "users" key) that acts for it
+ACCOUNT = {OWNER: "owner", MEMBER: "member", STRANGER: "stranger"}
+NAME = {OWNER: "owner", MEMBER: "member", STRANGER: "stranger", OTHER: "extra"}
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CLI_TIMEOUT = 120
 
 # HOME for every CLI call: a fresh directory, so glanceclient's schema cache
 # (~/.glanceclient/image_schema.json) starts empty and clouds.yaml is ours.
 HOME = tempfile.mkdtemp(prefix="imgshare-clients-home-")
+
+
+def credentials(key):
+    """(user, password, project) of an accounts.json identity: a "users" key or "admin"."""
+    a = ACCOUNTS["admin"] if key == "admin" else USERS[key]
+    return a["user"], a["password"], a["project"]
+
+
+def openrc(key):
+    """The OS_* variables an openrc file sets for identity key."""
+    user, password, project = credentials(key)
+    return {
+        "OS_AUTH_TYPE": "password", "OS_AUTH_URL": AUTH_URL, "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": user, "OS_PASSWORD": password, "OS_PROJECT_NAME": project,
+        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": "RegionOne", "OS_INTERFACE": "public",
+    }
+
+
+def keystone_access_offset():
+    try:
+        return os.path.getsize(KEYSTONE_ACCESS_LOG)
+    except OSError:
+        return 0
+
+
+# Keystone's access log may be shared with other suites (CI): read from here on.
+KEYSTONE_LOG_START = keystone_access_offset()
+
+
+def keystone_requests():
+    """(method, path, status, user agent) of Keystone's requests since the start."""
+    out = []
+    pat = re.compile(r'"(\S+) (\S+) HTTP/[\d.]+" (\d+) \S+ "[^"]*" "([^"]*)"')
+    try:
+        with open(KEYSTONE_ACCESS_LOG, errors="replace") as f:
+            f.seek(KEYSTONE_LOG_START)
+            for line in f:
+                m = pat.search(line)
+                if m:
+                    out.append((m.group(1), m.group(2), int(m.group(3)), m.group(4)))
+    except OSError:
+        pass
+    return out
 
 
 # ----------------------------------------------------------------- reporting
@@ -175,16 +235,23 @@ class Outcome:
 
 
 class Glance:
+    """glanceclient has no clouds.yaml: it logs in from the OS_* variables of
+    an openrc and takes the image endpoint from the token's catalog (no
+    --os-image-url)."""
+
     name = "glance"
 
     def __init__(self, version_flag=False):
         self.version_flag = version_flag
 
-    def _run(self, who, *args):
-        argv = [os.path.join(BIN, "glance"), "--os-image-url", URL, "--os-auth-token", TOK[who]]
+    def argv(self, *args):
+        argv = [os.path.join(BIN, "glance")]
         if self.version_flag:
             argv += ["--os-image-api-version", "2"]
-        return run_cli(argv + list(args))
+        return argv + list(args)
+
+    def _run(self, who, *args, **kw):
+        return run_cli(self.argv(*args), openrc(ACCOUNT.get(who, who)), **kw)
 
     @staticmethod
     def _outcome(r, data=None):
@@ -249,10 +316,9 @@ class Glance:
 
 
 class Sdk:
-    """The owner connects with config (a) of clients.md §1.2 (versioned
-    endpoint in the admin_token plugin); the member and the stranger through
-    clouds.yaml, config (b) (image_endpoint_override to the unversioned root,
-    discovery GET /)."""
+    """Each identity connects through its clouds.yaml entry
+    (``openstack.connect(cloud="imgshare-<owner|member|stranger>")``): password
+    auth, the image endpoint from the catalog, version discovery GET / on it."""
 
     name = "sdk"
 
@@ -261,14 +327,8 @@ class Sdk:
 
         self.openstack = openstack
         self.exc = openstack.exceptions
-        self.conns = {
-            OWNER: openstack.connection.Connection(
-                auth_type="admin_token",
-                auth={"endpoint": URL + "/v2", "token": TOK[OWNER]},
-            ),
-            MEMBER: openstack.connect(cloud="imgshare-b"),
-            STRANGER: openstack.connect(cloud="imgshare-c"),
-        }
+        self.conns = {who: openstack.connect(cloud="imgshare-" + NAME[who])
+                      for who in (OWNER, MEMBER, STRANGER)}
 
     def _call(self, fn):
         try:
@@ -324,26 +384,25 @@ class Sdk:
 
 
 class Osc:
-    """By default every command uses the flags of clients.md §1.3 (and the
-    README) with OS_IMAGE_ENDPOINT_OVERRIDE; the identities in cloud_for use
-    --os-cloud imgshare-<a|b|c> with the clouds.yaml entries instead
-    (image_endpoint_override there, no environment variable)."""
+    """By default every command logs in from the OS_* variables of an openrc
+    (password auth); the identities in cloud_for use --os-cloud
+    imgshare-<owner|member|stranger> with the clouds.yaml entries instead.
+    Either way the image endpoint comes from the token's catalog."""
 
     name = "openstack"
 
-    def __init__(self, keystone, cloud_for=()):
-        self.keystone, self.cloud_for = keystone, set(cloud_for)
+    def __init__(self, cloud_for=()):
+        self.cloud_for = set(cloud_for)
         if self.cloud_for:
             self.name = "openstack --os-cloud"
 
     def _run(self, who, *args, stdin_data=None, stdin_closed=False):
         exe = os.path.join(BIN, "openstack")
+        key = ACCOUNT.get(who, who)
         if who not in self.cloud_for:
-            argv = [exe, "--os-auth-type", "admin_token", "--os-endpoint", self.keystone,
-                    "--os-token", TOK[who]]
-            env = {"OS_IMAGE_ENDPOINT_OVERRIDE": URL}
+            argv, env = [exe], openrc(key)
         else:
-            argv, env = [exe, "--os-cloud", "imgshare-" + who[-1]], {}
+            argv, env = [exe, "--os-cloud", "imgshare-" + key], {}
         return run_cli(argv + list(args), env, stdin_data, stdin_closed)
 
     @staticmethod
@@ -407,8 +466,10 @@ class Osc:
 
     def update_member(self, who, image, member, status):
         # --accept/--reject/--pending are the only ways OSC has; anything else
-        # is refused by argparse (rc 2). --project is needed under admin_token
-        # (clients.md §1.3). It prints nothing; the flows read the result back.
+        # is refused by argparse (rc 2). With --project OSC looks the project
+        # up in Keystone (the member may read its own project); without it,
+        # it takes the project of its token (osc_cloud_checks). It prints
+        # nothing; the flows read the result back.
         flag = {"accepted": "--accept", "rejected": "--reject", "pending": "--pending"}.get(
             status, "--" + status)
         r = self._run(who, "image", "set", flag, "--project", member, image)
@@ -446,7 +507,7 @@ def member_flow(c):
 
     o = c.add_member(OWNER, img, MEMBER)
     d = o.data if isinstance(o.data, dict) else {}
-    check(f"{p} add member {MEMBER}: pending",
+    check(f"{p} add the member's project: pending",
           o.kind == "ok" and d.get("member_id") == MEMBER and d.get("status") == "pending"
           and d.get("image_id") in (img, None), repr(o))
     if c.name != "glance":  # glance's member-create prints only the 3-column table
@@ -455,7 +516,7 @@ def member_flow(c):
                   for k in ("created_at", "updated_at")), repr(o))
 
     o = c.add_member(OWNER, img, OTHER)
-    check(f"{p} add member {OTHER}: pending", o.kind == "ok"
+    check(f"{p} add the extra project: pending", o.kind == "ok"
           and isinstance(o.data, dict) and o.data.get("status") == "pending", repr(o))
 
     dup = f"Member {MEMBER} is duplicated for image {img}"
@@ -489,7 +550,7 @@ def member_flow(c):
     for who in (OWNER, MEMBER):
         o = c.get_member(who, img, MEMBER)
         d = o.data if isinstance(o.data, dict) else {}
-        check(f"{p} {who} gets member {MEMBER}: pending", o.kind == "ok"
+        check(f"{p} {NAME[who]} gets the member: pending", o.kind == "ok"
               and d.get("member_id") == MEMBER and d.get("status") == "pending"
               and d.get("image_id") in (img, None), repr(o))
 
@@ -504,7 +565,7 @@ def member_flow(c):
             ok = o.data.get("status") == status and o.data.get("member_id") == MEMBER
         check(f"{p} member sets status {status}", ok, repr(o))
         o2 = c.get_member(OWNER, img, MEMBER)
-        check(f"{p} owner sees {MEMBER} {status}", o2.kind == "ok"
+        check(f"{p} owner sees the member {status}", o2.kind == "ok"
               and isinstance(o2.data, dict) and o2.data.get("status") == status, repr(o2))
         o3 = c.image_ids(MEMBER)
         where = "present" if listed else "absent"
@@ -534,9 +595,9 @@ def member_flow(c):
     expect(f"{p} member removes itself: 403", c.remove_member(MEMBER, img, MEMBER), "forbidden",
            ["not authorized to complete delete_member action"])
     o = c.remove_member(OWNER, img, MEMBER)
-    check(f"{p} owner removes member {MEMBER}", o.kind == "ok", repr(o))
+    check(f"{p} owner removes the member", o.kind == "ok", repr(o))
     o, s = statuses(OWNER)
-    check(f"{p} owner's list after removal: only {OTHER}", s == {OTHER: "pending"},
+    check(f"{p} owner's list after removal: only the extra project", s == {OTHER: "pending"},
           f"got {s!r} from {o!r}")
     expect(f"{p} get removed member: 404", c.get_member(OWNER, img, MEMBER), "notfound",
            [f"{MEMBER} not found in the member list of the image {img}"])
@@ -570,13 +631,18 @@ def server_requests():
     return out
 
 
-def glance_checks(keystone):
-    cache = os.path.join(HOME, ".glanceclient", "image_schema.json")
+def glance_checks():
+    # With a Keystone login glanceclient keys its schema cache on the auth URL:
+    # ~/.glanceclient/<sha1 of OS_AUTH_URL>/image_schema.json
+    cache_dir = os.path.join(HOME, ".glanceclient")
+    cache = os.path.join(cache_dir, hashlib.sha1(AUTH_URL.encode()).hexdigest(),
+                         "image_schema.json")
     check("[glance] schema cache is empty before the first call (fresh HOME)",
-          not os.path.exists(cache), cache)
+          not os.path.exists(cache_dir), cache_dir)
     g = Glance()
     r = g._run(OWNER, "image-list")
-    check("[glance] image-list (GET /versions, schema fetch) exits 0", r.rc == 0, str(r))
+    check("[glance] image-list (Keystone login, catalog, GET /versions, schema fetch) exits 0",
+          r.rc == 0, str(r))
     check("[glance] did not fall back to v1", "v1" not in r.err.lower(), str(r))
     try:
         with open(cache) as f:
@@ -617,13 +683,13 @@ def glance_after_flow_checks():
     # which imgshare does not serve. The command must fail, but readably
     # (an error message, not glanceclient's "'str' object has no attribute 'get'"
     # crash on a flat JSON error body, clients.md §1.1).
-    argv = [os.path.join(BIN, "glance"), "--os-image-url", URL, "--os-auth-token", TOK[OWNER],
-            "image-create", "--name", "glance-stdin", "--disk-format", "raw",
-            "--container-format", "bare"]
-    r = run_cli(argv, stdin_closed=True)
+    g = Glance()
+    args = ("image-create", "--name", "glance-stdin", "--disk-format", "raw",
+            "--container-format", "bare")
+    r = g._run(OWNER, *args, stdin_closed=True)
     check("[glance] image-create with stdin closed (<&-, as the README says for scripts)",
           r.rc == 0 and UUID_RE.match(property_table(r.out).get("id", "")), str(r))
-    r = run_cli(argv, stdin_data=b"not really an image\n")
+    r = g._run(OWNER, *args, stdin_data=b"not really an image\n")
     check("[glance] image-create with data on stdin fails readably (no flat-JSON crash)",
           r.rc == 1 and "object has no attribute" not in r.err and r.err.strip().startswith("HTTP"),
           str(r))
@@ -638,12 +704,13 @@ def sdk_checks(sdk):
         check(f"[sdk] {fn}(): schema {name!r}", o.kind == "ok"
               and (getattr(o.data, "name", None) or name) == name and props, repr(o)[:300])
     # The member schema as the server serves it validates our member objects
-    # (what glanceclient's warlock enforces): checked here with jsonschema.
+    # (what glanceclient's warlock enforces): checked here with jsonschema,
+    # with the owner's Keystone token.
     try:
         import jsonschema
         import requests
 
-        h = {"X-Auth-Token": TOK[OWNER]}
+        h = {"X-Auth-Token": conn.auth_token}
         schema = requests.get(URL + "/v2/schemas/member", headers=h, timeout=10).json()
         imgs = requests.get(URL + "/v2/images", headers=h, timeout=10).json()["images"]
         n = 0
@@ -655,47 +722,81 @@ def sdk_checks(sdk):
         check(f"[sdk] all {n} member objects validate against /v2/schemas/member", n > 0)
     except Exception as e:  # noqa
         check("[sdk] member objects validate against /v2/schemas/member", False, repr(e))
-    # discovery (config b) happened: GET / without a token, answered 200/300
+    # discovery on the catalog's (unversioned) endpoint: GET / without a token
     seen = {(m, pth, s) for m, pth, s in server_requests()}
-    check("[sdk] version discovery GET / answered (clouds.yaml config)",
+    check("[sdk] version discovery GET / on the catalog's endpoint answered",
           ("GET", "/", 200) in seen or ("GET", "/", 300) in seen)
-    # OS_IMAGE_ENDPOINT_OVERRIDE, the env-var form of config (b)
+    # The openrc form: openstack.connect() with no cloud reads OS_* variables.
     import openstack
 
-    # (openstack.connect reads the environment; Connection(...) does not).
-    os.environ["OS_IMAGE_ENDPOINT_OVERRIDE"] = URL
+    saved = {k: v for k, v in os.environ.items() if k.startswith("OS_")}
     try:
         own = conn.image.create_image(name="sdk-env", disk_format="raw", container_format="bare",
                                       visibility="shared", allow_duplicates=True)
         conn.image.add_member(own.id, member=MEMBER)
-        c = openstack.connect(
-            auth_type="admin_token", auth={"endpoint": "http://127.0.0.1:9", "token": TOK[MEMBER]})
+        for k in saved:
+            del os.environ[k]
+        os.environ.update(openrc("member"))
+        c = openstack.connect()
         ids = {i.id for i in c.image.images(member_status="all")}
         owner_ids = {i.id for i in conn.image.images(owner=OWNER)}
-        check("[sdk] OS_IMAGE_ENDPOINT_OVERRIDE form: member lists its images",
+        check("[sdk] OS_* variables (openrc) form: member lists its images",
               own.id in ids and ids <= owner_ids, f"member sees {ids}, owner's are {owner_ids}")
     except Exception as e:  # noqa
-        check("[sdk] OS_IMAGE_ENDPOINT_OVERRIDE form: member lists its images", False, repr(e))
+        check("[sdk] OS_* variables (openrc) form: member lists its images", False, repr(e))
     finally:
-        del os.environ["OS_IMAGE_ENDPOINT_OVERRIDE"]
+        for k in [k for k in os.environ if k.startswith("OS_")]:
+            del os.environ[k]
+        os.environ.update(saved)
+    reader_checks(sdk)
 
 
-def osc_cloud_checks(keystone):
-    """The README's --os-cloud form for the member and the stranger."""
-    osc = Osc(keystone, cloud_for=(MEMBER, STRANGER))
+def reader_checks(sdk):
+    """reader-user has only the reader role, on the owner's project: it sees
+    what the project sees but may change nothing (Glance: 403)."""
+    conn = sdk.openstack.connect(cloud="imgshare-reader")
+    owner = sdk.conns[OWNER]
+    o = sdk._call(lambda: owner.image.create_image(
+        name="sdk-reader", disk_format="raw", container_format="bare", visibility="shared",
+        allow_duplicates=True).id)
+    img = o.data if o.kind == "ok" else None
+    if not check("[sdk] owner creates an image for the reader checks", bool(img), repr(o)):
+        return
+    o = sdk._call(lambda: owner.image.add_member(img, member=MEMBER))
+    check("[sdk] owner adds the member (reader checks)", o.kind == "ok", repr(o))
+    o = sdk._call(lambda: sorted(m.member_id for m in conn.image.members(img)))
+    check("[sdk] reader of the owner's project lists the members", o.kind == "ok"
+          and o.data == [MEMBER], repr(o))
+    expect("[sdk] reader of the owner's project adds a member: 403",
+           sdk._call(lambda: conn.image.add_member(img, member=OTHER)), "forbidden",
+           ["not authorized to complete add_member action"])
+    expect("[sdk] reader of the owner's project removes a member: 403",
+           sdk._call(lambda: conn.image.remove_member(MEMBER, img, ignore_missing=False)),
+           "forbidden", ["not authorized to complete delete_member action"])
+    o = sdk._call(lambda: owner.image.get_member(MEMBER, img).status)
+    check("[sdk] the member is still there, pending", o.kind == "ok" and o.data == "pending",
+          repr(o))
+
+
+def osc_cloud_checks():
+    """The --os-cloud form for the member and the stranger."""
+    osc = Osc(cloud_for=(MEMBER, STRANGER))
     p = f"[{osc.name}]"
     o = osc.create_image(OWNER, "osc-cloud")
     img = o.data.get("id") if o.kind == "ok" and isinstance(o.data, dict) else None
-    if not check(f"{p} owner creates an image (flags)", bool(img), repr(o)):
+    if not check(f"{p} owner creates an image (openrc)", bool(img), repr(o)):
         return
     o = osc.add_member(OWNER, img, MEMBER)
-    check(f"{p} owner adds {MEMBER} (flags)", o.kind == "ok", repr(o))
+    check(f"{p} owner adds the member's project (openrc)", o.kind == "ok", repr(o))
     o = osc.list_members(MEMBER, img)
     check(f"{p} member lists members: sees itself, pending",
           o.kind == "ok" and o.data == [{"image_id": img, "member_id": MEMBER, "status": "pending"}],
           repr(o))
-    o = osc.update_member(MEMBER, img, MEMBER, "accepted")
-    check(f"{p} member accepts", o.kind == "ok", repr(o))
+    # Without --project, OSC takes the member id from its Keystone token
+    # (under admin_token auth it had none and crashed, clients.md §1.3).
+    r = osc._run(MEMBER, "image", "set", "--accept", img)
+    check(f"{p} member accepts with image set --accept, no --project (project from its token)",
+          r.rc == 0, str(r))
     o = osc.get_member(MEMBER, img, MEMBER)
     check(f"{p} member gets itself: accepted", o.kind == "ok"
           and isinstance(o.data, dict) and o.data.get("status") == "accepted", repr(o))
@@ -704,11 +805,6 @@ def osc_cloud_checks(keystone):
           o.kind == "ok" and isinstance(o.data, set) and img in o.data, repr(o))
     expect(f"{p} stranger lists members: 404", osc.list_members(STRANGER, img), "notfound",
            ["No Image found for"])
-    # clients.md §1.3: without --project, OSC wants the project from a
-    # Keystone token (the README says so)
-    r = osc._run(MEMBER, "image", "set", "--accept", img)
-    check(f"{p} image set --accept without --project fails client-side (README)",
-          r.rc == 1 and "'NoneType' object has no attribute 'project_id'" in r.err, str(r))
     # stdin closed: OSC crashes before any request (the README says so)
     r = osc._run(OWNER, "image", "create", "--disk-format", "raw", "--container-format", "bare",
                  "stdin-closed", stdin_closed=True)
@@ -716,45 +812,117 @@ def osc_cloud_checks(keystone):
           r.rc == 1 and "'NoneType' object has no attribute 'isatty'" in r.err, str(r))
 
 
-def osc_checks(osc, keystone_log):
-    with open(keystone_log) as f:
-        lines = f.read().splitlines()
-    check("[openstack] project look-ups went to the Keystone stand-in and got 403",
-          any(re.match(r"GET /tenants/project-b -> 403", x) for x in lines)
-          and not any("-> 404" in x for x in lines), "\n".join(lines[:20]))
+def osc_project_name_checks():
+    """`image add project IMAGE PROJECT` looks PROJECT up in Keystone
+    (GET /v3/projects/PROJECT, then GET /v3/projects?name=PROJECT). A cloud
+    admin may read projects: a NAME resolves to the project's id. A plain
+    project member may not (Keystone 403), and OSC then uses the argument as
+    given: an id works, a name becomes a member id that is just that name."""
+    osc = Osc(cloud_for=(OWNER, "admin"))
+    p = "[openstack --os-cloud]"
+    o = osc.create_image(OWNER, "osc-names")
+    img = o.data.get("id") if o.kind == "ok" and isinstance(o.data, dict) else None
+    if not check(f"{p} owner creates an image (project names)", bool(img), repr(o)):
+        return
+    extra_name = "extra-project"
+    o = osc.add_member("admin", img, extra_name)
+    d = o.data if isinstance(o.data, dict) else {}
+    check(f"{p} admin: image add project <image> {extra_name} -> member id is the project's id",
+          o.kind == "ok" and d.get("member_id") == OTHER and d.get("status") == "pending",
+          repr(o))
+    o = osc.list_members(OWNER, img)
+    check(f"{p} owner lists members: the extra project by id", o.kind == "ok"
+          and [m["member_id"] for m in o.data] == [OTHER], repr(o))
+    o = osc.remove_member("admin", img, extra_name)
+    check(f"{p} admin: image remove project <image> {extra_name}", o.kind == "ok", repr(o))
+    stranger_name = USERS["stranger"]["project"]
+    o = osc.add_member(OWNER, img, stranger_name)
+    d = o.data if isinstance(o.data, dict) else {}
+    check(f"{p} owner: image add project <image> {stranger_name} -> Keystone refuses the "
+          "look-up (403), the name itself becomes the member id",
+          o.kind == "ok" and d.get("member_id") == stranger_name, repr(o))
+    o = osc.remove_member(OWNER, img, stranger_name)
+    o2 = osc.list_members(OWNER, img)
+    check(f"{p} owner removes it again by the same name", o.kind == "ok"
+          and o2.kind == "ok" and o2.data == [], f"{o!r}\n{o2!r}")
+    reqs = keystone_requests()
+    check(f"{p} Keystone: the admin's look-up of {extra_name} was by name (404, then 200)",
+          ("GET", f"/v3/projects/{extra_name}", 404) in {r[:3] for r in reqs}
+          and any(m == "GET" and pth.startswith("/v3/projects?") and f"name={extra_name}" in pth
+                  and st == 200 for m, pth, st, _ in reqs), [r for r in reqs if "/projects" in r[1]])
+    check(f"{p} Keystone: the owner's look-up of {stranger_name} was refused (403)",
+          ("GET", f"/v3/projects/{stranger_name}", 403) in {r[:3] for r in reqs},
+          [r for r in reqs if "/projects" in r[1]])
+
+
+def keystone_checks():
+    """What went to Keystone during the run (its access log from our start)."""
+    reqs = keystone_requests()
+    logins = [ua for m, pth, st, ua in reqs if m == "POST" and pth.startswith("/v3/auth/tokens")
+              and st == 201]
+    # (The openstack CLI logs in through openstacksdk: the same user agent.)
+    for client, marker in (("glance", "glance keystoneauth1/"),
+                           ("openstacksdk and openstack", "openstacksdk/")):
+        check(f"[keystone] {client} logged in with a password (POST /v3/auth/tokens 201)",
+              any(ua.startswith(marker) for ua in logins), sorted(set(logins))[:10])
+    validations = [st for m, pth, st, ua in reqs
+                   if m == "GET" and pth.startswith("/v3/auth/tokens") and ua.startswith("imgshare/")]
+    check("[keystone] imgshare validated the clients' tokens (GET /v3/auth/tokens 200)",
+          200 in validations, validations[:20])
+    check("[openstack] the member-id look-ups went to Keystone: GET /v3/projects/<id> refused "
+          "with 403 for a plain member, so OSC used the id as given",
+          ("GET", f"/v3/projects/{MEMBER}", 403) in {r[:3] for r in reqs},
+          [r for r in reqs if "/projects" in r[1]][:20])
     # the image lookup every OSC image command makes first
     seen = {(m, pth, s) for m, pth, s in server_requests()}
     check("[openstack] GET /v2/images/{id} served for OSC's image look-up",
           any(m == "GET" and re.match(r"^/v2/images/[0-9a-f-]{36}$", pth) and s == 200
               for m, pth, s in seen))
+    # No token at all: 401 with Keystone's WWW-Authenticate, as keystonemiddleware does.
+    try:
+        import requests
+
+        r = requests.get(f"{URL}/v2/images", timeout=10)
+        www = r.headers.get("WWW-Authenticate", "")
+        check("[keystone] a request without a token: 401 pointing at Keystone (WWW-Authenticate)",
+              r.status_code == 401 and www.startswith("Keystone uri=")
+              and AUTH_URL.rsplit("/v3", 1)[0] in www, f"{r.status_code} {www!r}")
+        r = requests.get(f"{URL}/v2/images", headers={"X-Auth-Token": "not-a-keystone-token"},
+                         timeout=30)
+        check("[keystone] a token Keystone does not know: 401", r.status_code == 401,
+              f"{r.status_code} {r.text[:300]}")
+    except Exception as e:  # noqa
+        check("[keystone] unauthenticated requests", False, repr(e))
 
 
 # -------------------------------------------------------------------- main
 
 
-def start_keystone_standin(log):
-    p = subprocess.Popen([sys.executable, os.path.join(HERE, "keystone_standin.py"),
-                          "--log", log], stdout=subprocess.PIPE, text=True)
-    url = p.stdout.readline().strip()
-    if not url.startswith("http://"):
-        p.kill()
-        raise SystemExit("keystone stand-in did not start")
-    return p, url
-
-
-def write_clouds_yaml(keystone):
-    """~/.config/openstack/clouds.yaml (in the temp HOME): the README's entries."""
+def write_clouds_yaml():
+    """~/.config/openstack/clouds.yaml (in the temp HOME): password auth per
+    identity, as a user of a cloud has it. Strings are written as JSON, which
+    YAML reads as they are."""
     d = os.path.join(HOME, ".config", "openstack")
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "clouds.yaml")
+    q = json.dumps
     entries = []
-    for who in (OWNER, MEMBER, STRANGER):
+    for key in ("owner", "member", "stranger", "reader", "admin"):
+        user, password, project = credentials(key)
         entries.append(
-            f"  imgshare-{who[-1]}:\n"
-            f"    auth_type: admin_token\n"
-            f"    auth: {{endpoint: \"{keystone}\", token: \"{TOK[who]}\"}}\n"
-            f"    image_endpoint_override: \"{URL}\"\n")
-    with open(path, "w") as f:
+            f"  imgshare-{key}:\n"
+            f"    auth:\n"
+            f"      auth_url: {q(AUTH_URL)}\n"
+            f"      username: {q(user)}\n"
+            f"      password: {q(password)}\n"
+            f"      project_name: {q(project)}\n"
+            f"      user_domain_name: Default\n"
+            f"      project_domain_name: Default\n"
+            f"    region_name: RegionOne\n"
+            f"    interface: public\n"
+            f"    identity_api_version: 3\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         f.write("clouds:\n" + "".join(entries))
     os.environ["OS_CLIENT_CONFIG_FILE"] = path  # for the SDK in this process
     return path
@@ -762,29 +930,28 @@ def write_clouds_yaml(keystone):
 
 def main():
     t0 = time.time()
-    ks_log = os.path.join(HOME, "keystone-standin.log")
-    ks_proc, keystone = start_keystone_standin(ks_log)
     try:
-        write_clouds_yaml(keystone)
-        print(f"# server {URL}, keystone stand-in {keystone}, HOME {HOME}", flush=True)
-        glance = glance_checks(keystone)
+        write_clouds_yaml()
+        print(f"# server {URL}, Keystone {AUTH_URL}, HOME {HOME}", flush=True)
+        print(f"# projects: owner {OWNER}, member {MEMBER}, stranger {STRANGER}, extra {OTHER}",
+              flush=True)
+        glance = glance_checks()
         for client in (glance, "sdk", "osc"):
             try:
                 if client == "sdk":
                     client = Sdk()
                 elif client == "osc":
-                    client = Osc(keystone)
+                    client = Osc()
                 member_flow(client)
-            except Exception as e:  # noqa: a crash in one flow is one failure
+            except Exception:  # noqa: a crash in one flow is one failure
                 check(f"[{getattr(client, 'name', client)}] flow ran to the end", False,
                       traceback.format_exc())
         glance_after_flow_checks()
         sdk_checks(Sdk())
-        osc_cloud_checks(keystone)
-        osc_checks(Osc(keystone), ks_log)
+        osc_cloud_checks()
+        osc_project_name_checks()
+        keystone_checks()
     finally:
-        ks_proc.terminate()
-        ks_proc.wait(timeout=10)
         shutil.rmtree(HOME, ignore_errors=True)
     print(f"# {time.time() - t0:.1f}s")
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")

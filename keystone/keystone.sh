@@ -25,6 +25,8 @@
 #   PYTHON                  interpreter for a new virtualenv (default: python3)
 #   KEYSTONE_START_TIMEOUT  seconds to wait for GET /v3 to answer (default 60)
 set -euo pipefail
+# wsgi_app.py is imported from this directory: no __pycache__ in the work tree.
+export PYTHONDONTWRITEBYTECODE=1
 
 here=$(cd "$(dirname "$0")" && pwd)
 req="$here/requirements.txt"
@@ -128,7 +130,8 @@ while time.time() < deadline:
     except OSError:
         sys.exit(1)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v3", timeout=5) as r:
+        left = max(0.5, min(5.0, deadline - time.time()))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v3", timeout=left) as r:
             if r.status == 200 and json.load(r)["version"]["id"].startswith("v3"):
                 sys.exit(0)
     except Exception:
@@ -184,6 +187,7 @@ cmd_start() {
     mapfile -t args < <(gunicorn_args "$port" "$state/access.log" "$state/keystone.log")
     # setsid: the server outlives this script and its terminal; stopped by `stop`.
     OS_KEYSTONE_CONFIG_FILES="$state/keystone.conf" \
+    IMGSHARE_KEYSTONE_WRITE_LOCK="$state/sqlite-write.lock" \
       setsid "$venv/bin/gunicorn" "${args[@]}" < /dev/null >> "$state/keystone.log" 2>&1 &
     pid=$!
     printf '%s\n' "$pid" > "$state/keystone.pid"
@@ -242,6 +246,8 @@ cmd_serve() {
   mapfile -t args < <(gunicorn_args "$port" "$state/access-$port.log" "$log")
   say "serving on 127.0.0.1:$port (token expiration ${exp}s), pid $$, log $log"
   export OS_KEYSTONE_CONFIG_FILES="$conf"
+  # Shared with the started instance: see wsgi_app.py.
+  export IMGSHARE_KEYSTONE_WRITE_LOCK="$state/sqlite-write.lock"
   exec "$venv/bin/gunicorn" "${args[@]}" < /dev/null >> "$log" 2>&1
 }
 
