@@ -20,6 +20,8 @@
 #       SIGTERM to the started Keystone; waits until it has exited.
 #
 # Environment:
+#   IMGSHARE_KEYSTONE_WATCH_PID  with start: stop Keystone and remove STATE_DIR
+#                           once this process has exited (tests use it)
 #   IMGSHARE_KEYSTONE_VENV  virtualenv to use (created if missing); default
 #                           $HOME/.cache/imgshare-ci/keystone-venv-<sha of requirements.txt>
 #   PYTHON                  interpreter for a new virtualenv (default: python3)
@@ -223,6 +225,17 @@ cmd_start() {
     exit 1
   fi
   say "accounts ready ($((SECONDS - t0))s in all)"
+  # A caller that cannot stop it (a test process) names itself: once that
+  # process is gone, Keystone is stopped and its state removed.
+  if [ -n "${IMGSHARE_KEYSTONE_WATCH_PID:-}" ]; then
+    (
+      trap '' HUP
+      while kill -0 "$IMGSHARE_KEYSTONE_WATCH_PID" 2>/dev/null; do sleep 1; done
+      cmd_stop "$state" >/dev/null 2>&1 || true
+      rm -rf "$state"
+    ) </dev/null >/dev/null 2>&1 &
+    disown
+  fi
   printf '%s\n' "$state/accounts.json"
 }
 

@@ -13,7 +13,8 @@
 //!
 //! The tests that stop Keystone or need short tokens run their own gunicorn on
 //! the same database and keys (`keystone.sh serve`), so the shared one is
-//! never disturbed.
+//! never disturbed. Without `IMGSHARE_TEST_KEYSTONE` (a plain
+//! `cargo test --workspace`), the first test starts a Keystone for the process.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,20 +33,26 @@ struct Accounts {
 }
 
 impl Accounts {
-    /// The running Keystone's accounts, or `None` (said loudly) outside CI.
+    /// The Keystone of `IMGSHARE_TEST_KEYSTONE` (CI starts one), or one
+    /// started for this test process (`keystone/keystone.sh start`, stopped
+    /// and removed when the process exits). `None`, said loudly, only where
+    /// Keystone cannot be installed (outside CI).
     fn load(test: &str) -> Option<Accounts> {
-        let Some(path) = std::env::var_os("IMGSHARE_TEST_KEYSTONE") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must test against Keystone: IMGSHARE_TEST_KEYSTONE is missing"
-            );
-            eprintln!(
-                "\n!!! {test}: SKIPPED (start Keystone with `bash keystone/keystone.sh start DIR` \
-                 and set IMGSHARE_TEST_KEYSTONE=DIR/accounts.json) !!!\n"
-            );
-            return None;
+        static STARTED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+        let path = match std::env::var_os("IMGSHARE_TEST_KEYSTONE") {
+            Some(p) => PathBuf::from(p),
+            None => match STARTED.get_or_init(start_keystone) {
+                Ok(p) => p.clone(),
+                Err(e) => {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "CI must test against Keystone: {e}"
+                    );
+                    eprintln!("\n!!! {test}: SKIPPED (no Keystone: {e}) !!!\n");
+                    return None;
+                }
+            },
         };
-        let path = PathBuf::from(path);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         Some(Accounts {
@@ -75,6 +82,37 @@ impl Accounts {
             .map(PathBuf::from)
             .unwrap_or_else(|| self.path.parent().unwrap().to_path_buf())
     }
+}
+
+/// Starts a Keystone for this process; its state lives in a directory that
+/// the watcher removes once this process has exited.
+fn start_keystone() -> Result<PathBuf, String> {
+    let state = std::env::temp_dir().join(format!("imgshare-keystone-{}", std::process::id()));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/keystone/keystone.sh");
+    eprintln!(
+        "starting Keystone for these tests (keystone/keystone.sh start {}) …",
+        state.display()
+    );
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("start")
+        .arg(&state)
+        .env(
+            "IMGSHARE_KEYSTONE_WATCH_PID",
+            std::process::id().to_string(),
+        )
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running keystone.sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("keystone.sh start exited with {}", out.status));
+    }
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(PathBuf::from(last))
 }
 
 fn http() -> reqwest::Client {
