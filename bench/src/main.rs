@@ -536,6 +536,13 @@ fn run_small(
             get_script(Some(token)),
         ));
     }
+    // Row 1 again after the identity rows: the identity rows are compared
+    // with the mean of both, so drift during the run does not pose as cost.
+    scenarios.push((
+        "1 GET members (10), again",
+        format!("{base}{members}"),
+        get_script(Some(OWNER)),
+    ));
     scenarios.extend([
         (
             "2 POST add member",
@@ -607,7 +614,20 @@ async fn main() {
     eprintln!("setting up scenarios 1-4 (sqlite) …");
     let (image, members_body) = setup_small(&server.base).await;
     let keystone_token = match &keystone {
-        Some(k) => Some(k.admin_token().await),
+        Some(k) => {
+            let token = k.admin_token().await;
+            // One request first, so the run measures the cached path (the
+            // first validation is a Keystone round trip of ~0.5 s).
+            call(
+                &reqwest::Client::new(),
+                reqwest::Method::GET,
+                format!("{}/v2/images/{image}/members", server.base),
+                &token,
+                None,
+            )
+            .await;
+            Some(token)
+        }
         None => {
             eprintln!("no --keystone: row 1k (Keystone token) skipped");
             None
@@ -752,11 +772,15 @@ async fn main() {
     .unwrap();
     writeln!(table, "|---|---:|---:|---:|---:|---:|---|").unwrap();
     // Identity rows against the identity-file row of the same run.
-    let file_row = rows
+    let file_rows: Vec<f64> = rows
         .iter()
-        .find(|r| r.scenario.starts_with("1 GET members (10) [sqlite]"))
+        .filter(|r| {
+            r.scenario.starts_with("1 GET members (10) [sqlite]")
+                || r.scenario.starts_with("1 GET members (10), again [sqlite]")
+        })
         .map(|r| r.rps)
-        .unwrap_or(0.0);
+        .collect();
+    let file_row = file_rows.iter().sum::<f64>() / file_rows.len().max(1) as f64;
     for r in &rows {
         let mut note = r.note.clone();
         if (r.scenario.starts_with("1s ") || r.scenario.starts_with("1k ")) && file_row > 0.0 {

@@ -189,12 +189,15 @@ pub fn canonical_query(raw_query: Option<&str>) -> String {
     out
 }
 
+/// Lower-case hex (on the hot path: no formatting machinery per byte).
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
 }
 
 /// The one value of a header, or an error when it is repeated. `None` when absent.
