@@ -222,6 +222,24 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// Where a canonical request is written: a `String` (to look at it) or
+/// straight into the SHA-256 that signs it (the hot path: no buffer).
+pub trait Sink {
+    fn put(&mut self, s: &str);
+}
+
+impl Sink for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, s: &str) {
+        Digest::update(self, s.as_bytes());
+    }
+}
+
 /// Builds the canonical request for `auth`'s signed headers; checks the
 /// headers the scheme requires on the way.
 pub fn canonical_request(
@@ -229,27 +247,41 @@ pub fn canonical_request(
     auth: &AuthorizationHeader<'_>,
 ) -> Result<String, SignatureError> {
     let mut out = String::with_capacity(512);
-    out.push_str(req.method.as_str());
-    out.push('\n');
-    out.push_str(&canonical_uri(req.path));
-    out.push('\n');
-    out.push_str(&canonical_query(req.query));
-    out.push('\n');
+    write_canonical_request(req, auth, &mut out)?;
+    Ok(out)
+}
+
+fn write_canonical_request(
+    req: &SignedRequest<'_>,
+    auth: &AuthorizationHeader<'_>,
+    out: &mut impl Sink,
+) -> Result<(), SignatureError> {
+    out.put(req.method.as_str());
+    out.put("\n");
+    out.put(&canonical_uri(req.path));
+    out.put("\n");
+    out.put(&canonical_query(req.query));
+    out.put("\n");
     for name in &auth.signed_headers {
         let value = single(req.headers, name)?
             .ok_or_else(|| SignatureError::MissingHeader((*name).to_owned()))?;
-        out.push_str(name);
-        out.push(':');
+        out.put(name);
+        out.put(":");
         // Signed as the trimmed text; non-UTF-8 bytes can never match what
         // the SDK signs, so a lossy view is enough to fail them.
-        out.push_str(String::from_utf8_lossy(value).trim());
-        out.push('\n');
+        out.put(String::from_utf8_lossy(value).trim());
+        out.put("\n");
     }
-    out.push('\n');
-    out.push_str(&auth.signed_headers.join(";"));
-    out.push('\n');
-    out.push_str(&payload_hash(req, auth)?);
-    Ok(out)
+    out.put("\n");
+    for (i, name) in auth.signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.put(";");
+        }
+        out.put(name);
+    }
+    out.put("\n");
+    out.put(&payload_hash(req, auth)?);
+    Ok(())
 }
 
 fn payload_hash(
@@ -282,12 +314,25 @@ fn payload_hash(
     }
 }
 
+/// `YYYYMMDDTHHMMSSZ`, read field by field (no format-string parsing on the
+/// hot path).
+fn parse_sdk_date(v: &[u8]) -> Option<DateTime<Utc>> {
+    if v.len() != 16 || v[8] != b'T' || v[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        v[r].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(num(9..11)?, num(11..13)?, num(13..15)?)?;
+    Some(NaiveDateTime::new(date, time).and_utc())
+}
+
 /// `X-Sdk-Date` parsed and checked against `now`.
 pub fn check_date(value: &[u8], now: DateTime<Utc>) -> Result<(), SignatureError> {
-    let text = std::str::from_utf8(value).map_err(|_| SignatureError::Date)?;
-    let signed = NaiveDateTime::parse_from_str(text.trim(), "%Y%m%dT%H%M%SZ")
-        .map_err(|_| SignatureError::Date)?
-        .and_utc();
+    let signed = parse_sdk_date(value.trim_ascii()).ok_or(SignatureError::Date)?;
     if (now - signed).num_seconds().abs() > MAX_SKEW_SECS {
         return Err(SignatureError::Skew {
             signed: signed.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -307,9 +352,20 @@ pub fn string_to_sign(sdk_date: &str, canonical: &str) -> String {
 
 /// The hex signature a secret key gives a string to sign (what the SDK sends).
 pub fn sign(secret_key: &[u8], to_sign: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret_key).expect("HMAC takes any key length");
+    let mut mac = SigningKey::new(secret_key).0;
     mac.update(to_sign.as_bytes());
     hex(&mac.finalize().into_bytes())
+}
+
+/// A secret key, prepared once (HMAC's inner and outer key blocks hashed)
+/// and cloned for each request it verifies.
+#[derive(Clone)]
+pub struct SigningKey(Hmac<Sha256>);
+
+impl SigningKey {
+    pub fn new(secret_key: &[u8]) -> Self {
+        SigningKey(Hmac::<Sha256>::new_from_slice(secret_key).expect("HMAC takes any key length"))
+    }
 }
 
 /// The `Authorization` value Huawei's SDK would send for `req` (for our own
@@ -334,12 +390,13 @@ pub fn authorization(req: &SignedRequest<'_>, access_key: &str, secret_key: &[u8
     )
 }
 
-/// Verifies `req`, signed per `auth`, with `secret_key`, at time `now`.
-/// The signature comparison is constant-time.
+/// Verifies `req`, signed per `auth`, with `key`, at time `now`. The
+/// canonical request is hashed as it is built; the signature comparison is
+/// constant-time.
 pub fn verify(
     req: &SignedRequest<'_>,
     auth: &AuthorizationHeader<'_>,
-    secret_key: &[u8],
+    key: &SigningKey,
     now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
     let date = single(req.headers, "x-sdk-date")?
@@ -351,15 +408,19 @@ pub fn verify(
             return Err(SignatureError::UnsignedHeader(name));
         }
     }
-    let canonical = canonical_request(req, auth)?;
-    let to_sign = string_to_sign(String::from_utf8_lossy(date).trim(), &canonical);
+    let mut canonical = Sha256::new();
+    write_canonical_request(req, auth, &mut canonical)?;
     let mut expected = [0u8; 32];
     for (i, chunk) in auth.signature.as_bytes().chunks(2).enumerate() {
         let s = std::str::from_utf8(chunk).map_err(|_| SignatureError::Malformed)?;
         expected[i] = u8::from_str_radix(s, 16).map_err(|_| SignatureError::Malformed)?;
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret_key).expect("HMAC takes any key length");
-    mac.update(to_sign.as_bytes());
+    let mut mac = key.0.clone();
+    mac.update(ALGORITHM.as_bytes());
+    mac.update(b"\n");
+    mac.update(date.trim_ascii());
+    mac.update(b"\n");
+    mac.update(hex(&canonical.finalize()).as_bytes());
     mac.verify_slice(&expected)
         .map_err(|_| SignatureError::Mismatch)
 }
@@ -426,7 +487,7 @@ mod tests {
         fn check(&self, sk: &str, at: DateTime<Utc>) -> Result<(), SignatureError> {
             let value = self.headers["authorization"].to_str().unwrap();
             let auth = parse_authorization(value)?;
-            verify(&self.view(), &auth, sk.as_bytes(), at)
+            verify(&self.view(), &auth, &SigningKey::new(sk.as_bytes()), at)
         }
     }
 

@@ -65,13 +65,15 @@ struct AccessKeyEntry {
 /// An access key: its secret and the identities it may act as, one per project.
 pub struct AccessKey {
     secret: Vec<u8>,
+    /// The secret, prepared for HMAC once.
+    key: super::aksk::SigningKey,
     /// In file order; the first is the default project.
     callers: Vec<Caller>,
 }
 
 impl AccessKey {
-    pub fn secret(&self) -> &[u8] {
-        &self.secret
+    pub fn signing_key(&self) -> &super::aksk::SigningKey {
+        &self.key
     }
 
     /// The identity for `project` (`None`: the key's first project), or
@@ -180,6 +182,7 @@ impl IdentityFile {
                     by_access_key.insert(
                         e.access_key,
                         AccessKey {
+                            key: super::aksk::SigningKey::new(e.secret_key.as_bytes()),
                             secret: e.secret_key.into_bytes(),
                             callers: vec![c],
                         },

@@ -131,7 +131,7 @@ impl Identity {
             headers: req.headers,
             body: req.body,
         };
-        aksk::verify(&signed, &auth, key.secret(), Utc::now()).map_err(rejected)?;
+        aksk::verify(&signed, &auth, key.signing_key(), Utc::now()).map_err(rejected)?;
         let project = match req.headers.get("x-project-id") {
             None => None,
             Some(v) => Some(v.to_str().map_err(|_| {
