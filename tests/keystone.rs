@@ -485,6 +485,20 @@ async fn member_life_cycle_with_keystone_tokens() {
     );
     assert_eq!(status, 403);
 
+    // A system-scoped token: no project either. Keystone's admin holds the
+    // admin role on the system, and that role is global here (Glance's
+    // default policy): it sees the image and its members.
+    let system_admin = issue(&v3, acc.user("admin"), json!({"system": {"all": true}})).await;
+    let (status, _, _) = srv.list(&system_admin).await;
+    assert_eq!(status, 200);
+    let members = srv
+        .client(&system_admin)
+        .list_members(&id, None)
+        .await
+        .expect("a system-scoped admin lists members")
+        .into_inner();
+    assert_eq!(members.members.len(), 1);
+
     // The owner removes the member; the member's list is empty again.
     srv.client(&owner)
         .delete_member(&id, &member_project, None)
