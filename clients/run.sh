@@ -39,6 +39,8 @@ step "server build"
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --quiet -p imgshare-server
 server="$target/debug/imgshare-server"
+# shellcheck source=clients/server.sh
+source clients/server.sh
 [ -x "$server" ] || { echo "no server binary at $server"; exit 1; }
 
 scratch=$(mktemp -d)
@@ -84,34 +86,13 @@ step "server start (tokens validated by Keystone)"
 printf '# clients/run.sh: no static identities; Keystone validates every token.\n' \
   > "$scratch/tokens.toml"
 chmod 600 "$scratch/tokens.toml"
-export IMGSHARE_SERVER_LOG="$scratch/server.log"
-# Port 0: the kernel picks a free port; the server logs the address it got.
-# Settings from the caller's environment (IMGSHARE_DATABASE, IMGSHARE_PUBLIC_URL, …)
-# must not leak in: this server is SQLite in a fresh directory.
-# (The service user's password is set after, in env's environment: never on
-# a command line.)
-unset_env=$(env | sed -n 's/^\(IMGSHARE_[A-Z_]*\)=.*/-u \1/p' | grep -v -x -e '-u IMGSHARE_KEYSTONE_PASSWORD' || true)
 service_user=$(account service user) service_project=$(account service project)
-service_password=$(account service password)
-: > "$IMGSHARE_SERVER_LOG"
-# shellcheck disable=SC2086
-IMGSHARE_KEYSTONE_PASSWORD="$service_password" env $unset_env "$server" \
-  --bind 127.0.0.1:0 --data-dir "$scratch/data" --tokens "$scratch/tokens.toml" \
+# The service user's password reaches the server through its environment,
+# never a command line.
+IMGSHARE_KEYSTONE_PASSWORD=$(account service password) KEEP_ENV=IMGSHARE_KEYSTONE_PASSWORD \
+  start_server "$scratch/server.log" --data-dir "$scratch/data" --tokens "$scratch/tokens.toml" \
   --keystone-url "$auth_url" --keystone-user "$service_user" --keystone-project "$service_project" \
-  --log-level info 2> "$IMGSHARE_SERVER_LOG" &
-server_pid=$!
-addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/.* listening address=\([0-9.:]*\).*/\1/p' "$IMGSHARE_SERVER_LOG" | head -1)
-  [ -n "$addr" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$addr" ]; then
-  echo "the server did not start:"; cat "$IMGSHARE_SERVER_LOG"; exit 1
-fi
-export IMGSHARE_URL="http://$addr"
-echo "listening on $IMGSHARE_URL"
+  --log-level info
 
 step "Keystone catalog: image service, public endpoint $IMGSHARE_URL (RegionOne)"
 # As an operator registers Glance: the clients find imgshare through the

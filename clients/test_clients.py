@@ -123,18 +123,7 @@ def keystone_requests():
 
 # ----------------------------------------------------------------- reporting
 
-PASSED = []
-FAILED = []
-
-
-def check(name, ok, detail=""):
-    if ok:
-        PASSED.append(name)
-        print(f"ok   {name}", flush=True)
-    else:
-        FAILED.append(name)
-        print(f"FAIL {name}" + (f"\n     {detail}" if detail else ""), flush=True)
-    return ok
+from checks import check, summary  # noqa: E402  (clients/checks.py)
 
 
 def short(text, limit=600):
@@ -954,8 +943,7 @@ def main():
     finally:
         shutil.rmtree(HOME, ignore_errors=True)
     print(f"# {time.time() - t0:.1f}s")
-    print(f"{len(PASSED)} passed, {len(FAILED)} failed")
-    return 1 if FAILED else 0
+    return summary()
 
 
 if __name__ == "__main__":

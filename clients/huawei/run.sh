@@ -24,6 +24,8 @@ step "server build"
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --quiet -p imgshare-server
 server="$target/debug/imgshare-server"
+# shellcheck source=clients/server.sh
+source clients/server.sh
 [ -x "$server" ] || { echo "no server binary at $server"; exit 1; }
 
 scratch=$(mktemp -d)
@@ -69,27 +71,8 @@ TOML
 } > "$scratch/identities.toml"
 chmod 600 "$scratch/identities.toml"
 
-export IMGSHARE_SERVER_LOG="$scratch/server.log"
-# Port 0: the kernel picks a free port; the server logs the address it got.
-# Settings from the caller's environment (IMGSHARE_DATABASE, IMGSHARE_PUBLIC_URL, …)
-# must not leak in: this server is SQLite in a fresh directory.
-unset_env=$(env | sed -n 's/^\(IMGSHARE_[A-Z_]*\)=.*/-u \1/p')
-# shellcheck disable=SC2086
-env $unset_env "$server" --bind 127.0.0.1:0 --data-dir "$scratch/data" --tokens "$scratch/identities.toml" \
-  --member-quota "$HW_MEMBER_QUOTA" --log-level info 2> "$IMGSHARE_SERVER_LOG" &
-server_pid=$!
-addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/.* listening address=\([0-9.:]*\).*/\1/p' "$IMGSHARE_SERVER_LOG" | head -1)
-  [ -n "$addr" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$addr" ]; then
-  echo "the server did not start:"; cat "$IMGSHARE_SERVER_LOG"; exit 1
-fi
-export IMGSHARE_URL="http://$addr"
-echo "listening on $IMGSHARE_URL"
+start_server "$scratch/server.log" --data-dir "$scratch/data" --tokens "$scratch/identities.toml" \
+  --member-quota "$HW_MEMBER_QUOTA" --log-level info
 
 step "Huawei SDK"
 export NO_PROXY="127.0.0.1,localhost" no_proxy="127.0.0.1,localhost"

@@ -83,18 +83,8 @@ SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 # ----------------------------------------------------------------- reporting
 
-PASSED = []
-FAILED = []
-
-
-def check(name, ok, detail=""):
-    if ok:
-        PASSED.append(name)
-        print(f"ok   {name}", flush=True)
-    else:
-        FAILED.append(name)
-        print(f"FAIL {name}" + (f"\n     {detail}" if detail else ""), flush=True)
-    return ok
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from checks import check, summary  # noqa: E402  (clients/checks.py)
 
 
 def describe(x):
@@ -469,8 +459,7 @@ def main():
         except Exception:  # noqa: BLE001
             check(f"{label}: no unexpected exception", False, traceback.format_exc())
     request_ids()
-    print(f"\n{len(PASSED)} passed, {len(FAILED)} failed")
-    return 1 if FAILED else 0
+    return summary()
 
 
 if __name__ == "__main__":
