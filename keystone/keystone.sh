@@ -216,8 +216,8 @@ cmd_start() {
   done
   say "Keystone answers on http://127.0.0.1:$port/v3 (pid $pid, $((SECONDS - t0))s)"
 
-  if ! "$venv/bin/python" "$here/setup_accounts.py" --auth-url "http://127.0.0.1:$port/v3" \
-       --admin-password "$admin_pw" --out "$state/accounts.json" --state-dir "$state" \
+  if ! KEYSTONE_ADMIN_PASSWORD="$admin_pw" "$venv/bin/python" "$here/setup_accounts.py" \
+       --auth-url "http://127.0.0.1:$port/v3" --out "$state/accounts.json" --state-dir "$state" \
        --venv "$venv" > /dev/null; then
     say "creating the test accounts failed; last lines of keystone.log:"
     tail -n 20 "$state/keystone.log" >&2

@@ -22,7 +22,7 @@ logs in with the scope it is meant for and gets exactly the roles expected,
 and the service user validates another user's token while a plain member may
 not. Any unexpected answer ends it with a message and exit status 1.
 
-Usage: setup_accounts.py --auth-url http://127.0.0.1:PORT/v3 --admin-password PW
+Usage: KEYSTONE_ADMIN_PASSWORD=PW setup_accounts.py --auth-url http://127.0.0.1:PORT/v3
        --out STATE_DIR/accounts.json [--state-dir DIR] [--venv DIR]
 """
 
@@ -160,7 +160,6 @@ def role_names(body):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--auth-url", required=True, help="http://127.0.0.1:PORT/v3")
-    ap.add_argument("--admin-password", required=True)
     ap.add_argument("--out", required=True, help="accounts.json to write")
     ap.add_argument("--state-dir", default="")
     ap.add_argument("--venv", default="")
@@ -168,7 +167,11 @@ def main():
 
     auth_url = args.auth_url.rstrip("/")
     ks = Keystone(auth_url)
-    admin_token, admin_body = ks.login("admin", args.admin_password, project="admin")
+    # From the environment, not argv: a password on a command line shows in
+    # `ps`, and a random one may start with "-" (argparse takes it for a flag).
+    admin_password = os.environ.get("KEYSTONE_ADMIN_PASSWORD") or ap.error(
+        "KEYSTONE_ADMIN_PASSWORD is not set")
+    admin_token, admin_body = ks.login("admin", admin_password, project="admin")
     if "admin" not in role_names(admin_body):
         fail(f"the bootstrap admin has no admin role on project admin: {admin_body}")
 
@@ -222,7 +225,7 @@ def main():
         "user_domain": "Default", "project_domain": "Default",
     }
     accounts["admin"] = {
-        "user": "admin", "user_id": admin_body["user"]["id"], "password": args.admin_password,
+        "user": "admin", "user_id": admin_body["user"]["id"], "password": admin_password,
         "project": "admin", "project_id": admin_body["project"]["id"],
     }
     users = {}
