@@ -139,10 +139,9 @@ impl Identity {
             })?),
         };
         key.caller_for(project).cloned().ok_or_else(|| {
-            Error::ProjectNotAllowed(format!(
-                "This access key may not act in project {}.",
-                project.unwrap_or_default()
-            ))
+            // Echoed bounded: a header may be kilobytes long.
+            let shown: String = project.unwrap_or_default().chars().take(64).collect();
+            Error::ProjectNotAllowed(format!("This access key may not act in project {shown}."))
         })
     }
 }
