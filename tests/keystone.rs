@@ -7,7 +7,8 @@
 //! * expiry (a Keystone with 8-second tokens) and the service's own token
 //!   renewed past its expiry;
 //! * revocation seen once the cache entry lapses;
-//! * Keystone stopped → 503 in the envelope, recovery once it is back;
+//! * Keystone stopped, hung (SIGSTOP) or answering 500 (its database taken
+//!   away) → 503 in the envelope, recovery once it is back;
 //! * a flood of one unknown token (and of one valid token) → Keystone calls
 //!   counted in Keystone's own access log.
 //!
@@ -760,5 +761,69 @@ async fn an_application_credential_can_replace_the_password() {
     let owner = token(&acc, &v3, "owner").await;
     assert_eq!(srv.list(&owner).await.0, 200);
     assert_eq!(srv.list("gAAAAABnot-a-token").await.0, 401);
+    srv.server.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystone_answering_5xx_is_503_and_the_service_recovers() {
+    let Some(acc) = Accounts::load("keystone_answering_5xx") else {
+        return;
+    };
+    // A Keystone of its own on a copy of the database (same keys, so the
+    // shared Keystone's tokens validate on it), whose database is then taken
+    // away: a real Keystone answering 500.
+    let copy = tempfile::tempdir().unwrap();
+    let state = acc.state_dir();
+    for item in [
+        "keystone.conf",
+        "venv.path",
+        "keystone.sqlite",
+        "fernet-keys",
+        "receipt-keys",
+        "credential-keys",
+    ] {
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(state.join(item))
+            .arg(copy.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "copying {item}");
+    }
+    let db = copy.path().join("keystone.sqlite");
+    let mut ks = OwnKeystone::start(copy.path(), None).await;
+    let srv = Imgshare::start(&acc, &ks.v3(), |_| {}).await;
+    let first = token(&acc, &acc.auth_url(), "owner").await;
+    assert_eq!(srv.list(&first).await.0, 200);
+
+    // Take the database away: Keystone answers validations with 500.
+    let saved = std::fs::read(&db).unwrap();
+    std::fs::write(&db, b"").unwrap();
+    ks.stop().await;
+    ks.resume().await;
+    let second = token(&acc, &acc.auth_url(), "member").await;
+    let raw = http()
+        .get(format!("{}/auth/tokens", ks.v3()))
+        .header("X-Auth-Token", &first)
+        .header("X-Subject-Token", &second)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert!(raw >= 500, "the broken Keystone answers {raw}");
+    let (status, www, body) = srv.list(&second).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("imgshare.identity_unavailable")),
+        "{body}"
+    );
+    assert!(www.is_none(), "a 503 is not a 401");
+
+    // Database back: the same token is accepted (failures are not cached).
+    std::fs::write(&db, saved).unwrap();
+    ks.stop().await;
+    ks.resume().await;
+    assert_eq!(srv.list(&second).await.0, 200);
     srv.server.close().await.unwrap();
 }
