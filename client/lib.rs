@@ -49,7 +49,7 @@
 //! assert_eq!(member.member_id.as_str(), "project-b");
 //! assert_eq!(member.status, types::MemberStatus::Pending);
 //!
-//! let members = client.list_members(&image_id, None).await?.into_inner().members;
+//! let members = client.list_members(&image_id, None, None, None).await?.into_inner().members;
 //! assert_eq!(members.len(), 1);
 //!
 //! // Adding it again: 409 with the server's envelope.

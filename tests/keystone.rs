@@ -400,7 +400,7 @@ async fn member_life_cycle_with_keystone_tokens() {
     assert_eq!(added.member_id.as_str(), member_project);
     let listed = srv
         .client(&reader)
-        .list_members(&id, None)
+        .list_members(&id, None, None, None)
         .await
         .expect("reader lists members")
         .into_inner();
@@ -409,7 +409,11 @@ async fn member_life_cycle_with_keystone_tokens() {
     // The stranger does not see it at all.
     let (status, _) = failure(srv.client(&stranger).get_image(&id, None).await);
     assert_eq!(status, 404);
-    let (status, _) = failure(srv.client(&stranger).list_members(&id, None).await);
+    let (status, _) = failure(
+        srv.client(&stranger)
+            .list_members(&id, None, None, None)
+            .await,
+    );
     assert_eq!(status, 404);
 
     // The member accepts; the image joins its list.
@@ -494,7 +498,7 @@ async fn member_life_cycle_with_keystone_tokens() {
     assert_eq!(status, 200);
     let members = srv
         .client(&system_admin)
-        .list_members(&id, None)
+        .list_members(&id, None, None, None)
         .await
         .expect("a system-scoped admin lists members")
         .into_inner();
@@ -638,7 +642,11 @@ async fn keystone_down_is_503_and_the_service_recovers() {
         );
     }
     // The generated client sees the same.
-    let (status, code) = failure(srv.client(&fresh).list_members(&uuid_like(), None).await);
+    let (status, code) = failure(
+        srv.client(&fresh)
+            .list_members(&uuid_like(), None, None, None)
+            .await,
+    );
     assert_eq!(
         (status, code.as_str()),
         (503, "imgshare.identity_unavailable")

@@ -402,6 +402,27 @@ def canonical_forms(image):
     check("signed query limit=1: 200, one member",
           err is None and resp.status_code == 200 and len(resp.members or []) == 1, describe(err or resp))
 
+    # Paging as the SDK models it: page_info.next_marker back as marker.
+    for extra in ("project-page-x", "project-page-y"):
+        attempt(lambda: add_member(owner, image, extra))
+    whole, err = attempt(lambda: list_members(owner, image))
+    want = [x.member_id for x in (whole.members or [])] if whole else []
+    got, marker, pages = [], None, 0
+    while err is None and pages < 20:
+        query = {"limit": 1} if marker is None else {"limit": 1, "marker": marker}
+        page, err = attempt(lambda: list_members(owner, image, **query))
+        if err is not None:
+            break
+        pages += 1
+        got += [x.member_id for x in (page.members or [])]
+        marker = page.page_info.next_marker if page.page_info else None
+        if not marker:
+            break
+    check(f"list paged with limit=1 and page_info.next_marker: {pages} pages = the whole list",
+          err is None and len(want) >= 3 and got == want and pages == len(want)
+          and whole.page_info.current_count == len(want),
+          f"pages={pages} got={got} want={want} err={describe(err) if err else None}")
+
     def repeated():
         req = m.GlanceListImagesRequest(visibility="shared", limit=5)
         req.tag = ["zeta", "alpha beta", "Alpha"]  # a list goes out as a repeated key

@@ -41,6 +41,28 @@ pub struct Members {
     pub members: Vec<Member>,
     /// Always `/v2/schemas/members`.
     pub schema: String,
+    /// Paging, as Huawei IMS answers it.
+    pub page_info: PageInfo,
+}
+
+/// Where a page of members stands (Huawei IMS's `page_info`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct PageInfo {
+    /// Pass as `marker` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    /// Members on this page.
+    pub current_count: u32,
+}
+
+/// Paging of the member list. Without `limit`, every member is listed.
+#[derive(Deserialize, JsonSchema)]
+pub struct MemberListQuery {
+    /// Page size: 1 to 1000. Default: all members.
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    /// Opaque: the `page_info.next_marker` of the previous page.
+    pub marker: Option<String>,
 }
 
 /// Body of the add-member call.
@@ -574,12 +596,15 @@ pub trait ImgshareApi {
     /// List image members
     ///
     /// The owner (and admins) see every member; a member sees only its own entry.
-    /// Only `shared` images have members.
+    /// Only `shared` images have members. Members are listed in the order they
+    /// were added; `limit` and `marker` page through them (Huawei IMS), and
+    /// `page_info` says where the page stands.
     #[endpoint { method = GET, path = "/v2/images/{image_id}/members", tags = ["members"] }]
     async fn list_members(
         rqctx: RequestContext<Self::Context>,
         auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
+        query: LenientQuery<MemberListQuery>,
     ) -> Result<MembersReply, ApiError>;
 
     /// Add an image member
@@ -683,7 +708,7 @@ pub trait ImgshareApi {
 /// The OpenAPI document dropshot derives from the trait (no implementation needed).
 pub fn derived_openapi() -> serde_json::Value {
     let api = imgshare_api_mod::stub_api_description().expect("valid API description");
-    let mut doc = api.openapi("imgshare", semver::Version::new(2, 1, 0));
+    let mut doc = api.openapi("imgshare", semver::Version::new(2, 2, 0));
     doc.description(
         "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
          (\"Native OpenStack API\").",

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use crate::api::{
     ApiError, ApiVersion, AuthHeaders, DeletedReply, Image, ImageCreate, ImageFields,
     ImageListQuery, ImagePatchOperation, ImagePath, ImageReply, ImageStatus, Images, ImgshareApi,
-    Member, MemberCreate, MemberPath, MemberReply, MemberStatusParam, MemberUpdate, Members,
-    MembersReply, SchemaReply, TagPath, VersionLink, Versions, VisibilityParam,
+    Member, MemberCreate, MemberListQuery, MemberPath, MemberReply, MemberStatusParam,
+    MemberUpdate, Members, MembersReply, PageInfo, SchemaReply, TagPath, VersionLink, Versions,
+    VisibilityParam,
 };
 use crate::auth::{aksk, Credentials, Identity};
 use crate::domain::images::{parse_patch, ListParams, NewImage};
@@ -535,15 +536,26 @@ impl ImgshareApi for ImgshareImpl {
         rqctx: RequestContext<AppState>,
         _auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
+        query: LenientQuery<MemberListQuery>,
     ) -> Result<MembersReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
             let caller = call.caller_without_body().await?;
-            let rows = call
+            let q = query.into_inner()?;
+            let (rows, next_marker) = call
                 .service()
-                .list_members(&caller, &path.into_inner().image_id)
+                .list_members(
+                    &caller,
+                    &path.into_inner().image_id,
+                    q.limit,
+                    q.marker.as_deref(),
+                )
                 .await?;
             Ok(HttpResponseOk(Members {
+                page_info: PageInfo {
+                    next_marker,
+                    current_count: rows.len() as u32,
+                },
                 members: rows.iter().map(member_view).collect(),
                 schema: "/v2/schemas/members".into(),
             }))

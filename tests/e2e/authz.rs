@@ -23,7 +23,7 @@ async fn call(s: &TestServer, token: Option<&str>, image: &str, op: Op) -> u16 {
         None => s.anonymous(),
     };
     match op {
-        Op::List => status_of(&client.list_members(image, None).await),
+        Op::List => status_of(&client.list_members(image, None, None, None).await),
         Op::Add => status_of(
             &client
                 .add_member(image, None, &member_body("project-new"))
@@ -90,7 +90,7 @@ async fn a_member_sees_only_its_own_row() {
     s.add(&image, PROJECT_C).await;
     let own = s
         .client(MEMBER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner()
@@ -101,7 +101,7 @@ async fn a_member_sees_only_its_own_row() {
     );
     let all = s
         .client(OWNER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner()
@@ -171,7 +171,7 @@ async fn error_messages_follow_glance() {
         (status, err.message),
         (404, format!("Image {image} not found."))
     );
-    let (status, err) = failure(s.anonymous().list_members(&image, None).await);
+    let (status, err) = failure(s.anonymous().list_members(&image, None, None, None).await);
     assert_eq!(status, 401);
     assert_eq!(err.title, "Unauthorized");
     assert!(err

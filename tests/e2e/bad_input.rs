@@ -487,7 +487,7 @@ async fn bad_input_table() {
     // Nothing above changed the membership.
     let all = s
         .client(OWNER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner()

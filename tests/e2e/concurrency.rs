@@ -18,7 +18,7 @@ async fn two_hundred_concurrent_adds_of_one_member_make_one_membership() {
     assert_eq!((ok, conflict), (1, 199), "{codes:?}");
     let members = s
         .client(OWNER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner()
@@ -40,7 +40,7 @@ async fn concurrent_adds_never_exceed_the_quota() {
     assert_eq!((ok, over), (10, 50), "{codes:?}");
     let members = s
         .client(OWNER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner()

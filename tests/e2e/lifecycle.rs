@@ -62,7 +62,7 @@ async fn glance_image_member_lifecycle() {
 
     let members = s
         .client(MEMBER)
-        .list_members(&t2.shared, None)
+        .list_members(&t2.shared, None, None, None)
         .await
         .unwrap()
         .into_inner();
@@ -129,7 +129,7 @@ async fn glance_image_member_lifecycle() {
 
     assert_eq!(
         s.client(OWNER)
-            .list_members(&t1.shared, None)
+            .list_members(&t1.shared, None, None, None)
             .await
             .unwrap()
             .into_inner()
@@ -139,7 +139,7 @@ async fn glance_image_member_lifecycle() {
     );
     assert_eq!(
         s.client(ADMIN)
-            .list_members(&t1.shared, None)
+            .list_members(&t1.shared, None, None, None)
             .await
             .unwrap()
             .into_inner()
@@ -147,10 +147,14 @@ async fn glance_image_member_lifecycle() {
             .len(),
         1
     );
-    let (status, _) = failure(s.client(OWNER).list_members(&t2.shared, None).await);
+    let (status, _) = failure(
+        s.client(OWNER)
+            .list_members(&t2.shared, None, None, None)
+            .await,
+    );
     assert_eq!(status, 404);
     for other in [&t1.public, &t1.community, &t1.private] {
-        let (status, err) = failure(s.client(OWNER).list_members(other, None).await);
+        let (status, err) = failure(s.client(OWNER).list_members(other, None, None, None).await);
         assert_eq!(status, 403);
         assert!(
             err.message.contains("Only shared images have members"),
@@ -176,7 +180,7 @@ async fn glance_image_member_lifecycle() {
     );
     assert!(s
         .client(OWNER)
-        .list_members(&t1.shared, None)
+        .list_members(&t1.shared, None, None, None)
         .await
         .unwrap()
         .into_inner()

@@ -71,7 +71,7 @@ async fn tempest_image_share_accept() {
     // The owner project's reader lists exactly one member.
     let members = s
         .client(OWNER_READER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner();
@@ -377,7 +377,7 @@ async fn deleting_the_image_removes_its_memberships() {
         .listed(MEMBER, None, Some(MemberStatusParam::All))
         .await
         .contains(&image));
-    let (status, _) = failure(s.client(ADMIN).list_members(&image, None).await);
+    let (status, _) = failure(s.client(ADMIN).list_members(&image, None, None, None).await);
     assert_eq!(status, 404);
     let (status, _) = failure(s.client(MEMBER).get_member(&image, PROJECT_B, None).await);
     assert_eq!(status, 404);
@@ -387,7 +387,11 @@ async fn deleting_the_image_removes_its_memberships() {
 async fn request_id_header_on_success_and_error() {
     let s = TestServer::start().await;
     let image = s.shared_image().await;
-    let ok = s.client(OWNER).list_members(&image, None).await.unwrap();
+    let ok = s
+        .client(OWNER)
+        .list_members(&image, None, None, None)
+        .await
+        .unwrap();
     let rid = ok.headers()["x-openstack-request-id"].to_str().unwrap();
     assert!(
         rid.starts_with("req-") && uuid::Uuid::parse_str(&rid[4..]).is_ok(),
@@ -395,7 +399,7 @@ async fn request_id_header_on_success_and_error() {
     );
     let err = s
         .client(STRANGER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap_err();
     match err {
@@ -419,4 +423,96 @@ async fn request_id_header_on_success_and_error() {
         assert_eq!(rsp.status().as_u16(), 404);
         assert_eq!(rsp.headers()["x-openstack-request-id"], echoed);
     }
+}
+
+/// Huawei's paging of the member list: `limit`/`marker`, `page_info`;
+/// without them, every member and `page_info` with the count.
+#[tokio::test]
+async fn member_list_pages_with_limit_and_marker() {
+    let s = TestServer::start().await;
+    let image = s.shared_image().await;
+    let added: Vec<String> = (1..=5).map(|i| format!("project-page-{i}")).collect();
+    for m in &added {
+        s.add(&image, m).await;
+    }
+    let owner = s.client(OWNER);
+
+    let all = owner
+        .list_members(&image, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<String> = all
+        .members
+        .iter()
+        .map(|m| m.member_id.to_string())
+        .collect();
+    assert_eq!(ids, added, "every member, in the order added");
+    assert_eq!(all.page_info.current_count, 5);
+    assert_eq!(all.page_info.next_marker, None);
+
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = owner
+            .list_members(
+                &image,
+                std::num::NonZeroU32::new(2),
+                marker.as_deref(),
+                None,
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert_eq!(page.page_info.current_count as usize, page.members.len());
+        seen.extend(page.members.iter().map(|m| m.member_id.to_string()));
+        match page.page_info.next_marker {
+            Some(next) => {
+                assert_eq!(page.members.len(), 2);
+                marker = Some(next);
+            }
+            None => break,
+        }
+    }
+    assert_eq!((pages, &seen), (3, &added));
+
+    // A member pages through its own entry only.
+    s.add(&image, PROJECT_B).await;
+    let mine = s
+        .client(MEMBER)
+        .list_members(&image, std::num::NonZeroU32::new(1), None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.members.len(), 1);
+    assert_eq!(mine.members[0].member_id.as_str(), PROJECT_B);
+    assert_eq!(mine.page_info.next_marker, None);
+
+    // Bad paging: 400 in the envelope.
+    for query in ["limit=0", "limit=1001", "limit=x", "marker=zz", "marker="] {
+        let (status, _, body) = raw(
+            reqwest::Method::GET,
+            &s.url(&format!("/v2/images/{image}/members?{query}")),
+            Some(OWNER),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("imgshare.invalid_query")),
+            "{query}: {body}"
+        );
+    }
+    // The marker of a member since removed.
+    let first = owner
+        .list_members(&image, std::num::NonZeroU32::new(1), None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    let gone = first.page_info.next_marker.unwrap();
+    owner.delete_member(&image, &added[0], None).await.unwrap();
+    let (status, _) = failure(owner.list_members(&image, None, Some(&gone), None).await);
+    assert_eq!(status, 400);
 }

@@ -193,7 +193,7 @@ async fn visibility_changes_keep_memberships() {
         .update_image(&image, None, &to("private"))
         .await
         .unwrap();
-    let (status, err) = failure(s.client(OWNER).list_members(&image, None).await);
+    let (status, err) = failure(s.client(OWNER).list_members(&image, None, None, None).await);
     assert_eq!(status, 403);
     assert!(err.message.contains("Only shared images have members"));
     let (status, _) = failure(
@@ -215,7 +215,7 @@ async fn visibility_changes_keep_memberships() {
         .unwrap();
     let members = s
         .client(OWNER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner()

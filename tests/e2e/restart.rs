@@ -16,7 +16,7 @@ async fn everything_is_still_there_after_a_restart() {
         .await;
     let before = s
         .client(OWNER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner();
@@ -25,7 +25,7 @@ async fn everything_is_still_there_after_a_restart() {
 
     let after = s
         .client(OWNER)
-        .list_members(&image, None)
+        .list_members(&image, None, None, None)
         .await
         .unwrap()
         .into_inner();

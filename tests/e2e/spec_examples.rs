@@ -105,6 +105,29 @@ fn spec_examples_match_their_schemas() {
         }
     }
 
+    // The member list's paging parameters: a page size in range, and a
+    // marker as the server makes it (the hex of the member ID the page ends
+    // with, here the member of the list example).
+    let params = example(
+        &spec,
+        "/paths/~1v2~1images~1{image_id}~1members/get/parameters",
+    );
+    let param = |name: &str| {
+        params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["example"]
+            .clone()
+    };
+    let limit = param("limit").as_u64().unwrap();
+    assert!((1..=1000).contains(&limit));
+    let listed = example(&spec, &format!("{members}/get/responses/200/{json}"));
+    let member_id = listed["members"][0]["member_id"].as_str().unwrap();
+    let hex: String = member_id.bytes().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(param("marker"), Value::String(hex));
+
     // Every example in the document is one of those checked above.
     fn count(v: &Value) -> usize {
         match v {
@@ -116,5 +139,5 @@ fn spec_examples_match_their_schemas() {
             _ => 0,
         }
     }
-    assert_eq!(count(&spec), 19);
+    assert_eq!(count(&spec), 21);
 }

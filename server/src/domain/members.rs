@@ -53,6 +53,26 @@ fn status_value(raw: &serde_json::Value) -> Result<MemberStatus, Error> {
     })
 }
 
+/// Largest member page.
+pub const MAX_MEMBER_PAGE: u32 = 1000;
+
+/// A page marker: the hex of the last listed member ID (opaque to clients,
+/// safe in a query string whatever the ID holds).
+fn encode_marker(member_id: &str) -> String {
+    member_id.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_marker(marker: &str) -> Option<String> {
+    if marker.is_empty() || !marker.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..marker.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(marker.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
 fn is_owner(caller: &Caller, image: &ImageRecord) -> bool {
     caller.in_project(&image.owner)
 }
@@ -149,7 +169,52 @@ impl Service {
         }
     }
 
+    /// One page of the members the caller may see, in the order they were
+    /// added, and the marker of the next page (if there is one). `page`:
+    /// (limit, marker); a marker is opaque: the hex of the last member ID.
     pub async fn list_members(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        limit: Option<u32>,
+        marker: Option<&str>,
+    ) -> Result<(Vec<MemberRecord>, Option<String>), Error> {
+        if limit.is_some_and(|l| !(1..=MAX_MEMBER_PAGE).contains(&l)) {
+            return Err(Error::InvalidQuery(format!(
+                "limit must be between 1 and {MAX_MEMBER_PAGE}"
+            )));
+        }
+        let after = match marker {
+            None => None,
+            Some(m) => Some(
+                decode_marker(m)
+                    .ok_or_else(|| Error::InvalidQuery(format!("Invalid marker {m}.")))?,
+            ),
+        };
+        let mut rows = self.visible_members(caller, image_id).await?;
+        if let Some(after) = after {
+            let at = rows
+                .iter()
+                .position(|r| r.member_id == after)
+                .ok_or_else(|| {
+                    Error::InvalidQuery(format!(
+                        "Invalid marker {}: no such member.",
+                        marker.unwrap_or_default()
+                    ))
+                })?;
+            rows.drain(..=at);
+        }
+        let next = match limit {
+            Some(l) if rows.len() > l as usize => {
+                rows.truncate(l as usize);
+                rows.last().map(|r| encode_marker(&r.member_id))
+            }
+            _ => None,
+        };
+        Ok((rows, next))
+    }
+
+    async fn visible_members(
         &self,
         caller: &Caller,
         image_id: &str,
