@@ -25,7 +25,9 @@ edit remove-op      "del ${members}['post']"
 edit remove-field   "d['components']['schemas']['Member']['required'].remove('member_id'); del d['components']['schemas']['Member']['properties']['member_id']"
 edit remove-op-v3   "del ${members}['post']; d['info']['version'] = '3.0.0'"
 edit unchanged       "pass"
-edit add-optional   "d['components']['schemas']['Member']['properties']['note'] = {'type': 'string'}; d['info']['version'] = '2.1.0'"
+# The next minor over the current version (additions are released as one).
+next_minor=$(python3 -c 'import sys; a, b, _ = sys.argv[1].split("."); print(f"{a}.{int(b) + 1}.0")' "$cur")
+edit add-optional   "d['components']['schemas']['Member']['properties']['note'] = {'type': 'string'}; d['info']['version'] = '$next_minor'"
 edit lower-version  "d['info']['version'] = '1.9.0'"
 
 expect() { # expect pass|fail NAME WHAT_THE_REPORT_MUST_SAY
