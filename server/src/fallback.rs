@@ -145,19 +145,38 @@ macro_rules! refuse {
     };
 }
 
-/// Glance answers unknown unversioned paths (`/v1/…`, `/v3/…`) with 300
-/// Multiple Choices and its version document; so do we.
+/// Glance answers unknown unversioned paths (`/v3/…`) with 300 Multiple
+/// Choices and its version document; so do we (but not under `/v1/`, below).
 fn multiple_choices(rqctx: &RequestContext<AppState>) -> Response<Body> {
     let body = serde_json::to_string(&crate::http::versions_document(rqctx)).unwrap_or_default();
     json_response(rqctx, StatusCode::MULTIPLE_CHOICES, body)
 }
 
-#[dropshot::endpoint { method = GET, path = "/v1/{rest:.*}", unpublished = true }]
-async fn v1_paths(
-    rqctx: RequestContext<AppState>,
-    _path: Path<RestPath>,
-) -> Result<Response<Body>, HttpError> {
-    Ok(multiple_choices(&rqctx))
+/// Under `/v1/` Huawei IMS serves its own API, and Huawei's SDK takes any 3xx
+/// as success (an empty result, silently): so an unknown `/v1/…` path is a 404
+/// in the envelope, whatever the method, never Glance's 300.
+fn v1_not_found(rqctx: &RequestContext<AppState>) -> Response<Body> {
+    let message = format!(
+        "The resource could not be found: {} {}.",
+        rqctx.request.method(),
+        rqctx.request.uri().path()
+    );
+    envelope(rqctx, StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+}
+
+macro_rules! v1_unknown {
+    ($api:ident; $($name:ident = $method:ident),+ $(,)?) => {
+        $(
+            #[dropshot::endpoint { method = $method, path = "/v1/{rest:.*}", unpublished = true }]
+            async fn $name(
+                rqctx: RequestContext<AppState>,
+                _path: Path<RestPath>,
+            ) -> Result<Response<Body>, HttpError> {
+                Ok(v1_not_found(&rqctx))
+            }
+            $api.register($name).map_err(|e| e.to_string())?;
+        )+
+    };
 }
 
 #[dropshot::endpoint { method = GET, path = "/v3/{rest:.*}", unpublished = true }]
@@ -174,11 +193,12 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
         api.register(upload_image_data),
         api.register(download_image_data),
         api.register(metadefs_schema),
-        api.register(v1_paths),
         api.register(v3_paths),
     ] {
         result.map_err(|e| e.to_string())?;
     }
+    v1_unknown!(api; v1_get = GET, v1_post = POST, v1_put = PUT, v1_delete = DELETE,
+        v1_patch = PATCH);
     refuse!(api; "/v2/images", "GET, POST";
         images_put = PUT, images_delete = DELETE, images_patch = PATCH);
     refuse!(api; ImagePath, "/v2/images/{image_id}", "GET, PATCH, DELETE";

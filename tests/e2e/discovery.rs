@@ -86,7 +86,7 @@ async fn image_schemas_describe_what_we_return() {
 #[tokio::test]
 async fn unknown_unversioned_paths_get_300_and_the_versions() {
     let s = TestServer::start().await;
-    for path in ["/v1/images", "/v3/", "/v1/images/x/members"] {
+    for path in ["/v3/", "/v3/images"] {
         let (status, headers, body) = raw(reqwest::Method::GET, &s.url(path), None, None).await;
         assert_eq!(status, 300, "{path}");
         assert!(headers["x-openstack-request-id"]
@@ -94,5 +94,29 @@ async fn unknown_unversioned_paths_get_300_and_the_versions() {
             .unwrap()
             .starts_with("req-"));
         assert_eq!(body["versions"][0]["id"], "v2.5", "{path}: {body}");
+    }
+}
+
+/// Under `/v1/` (Huawei IMS's own API) an unknown path is 404 in the envelope,
+/// whatever the method: Huawei's SDK takes a 300 as an empty success.
+#[tokio::test]
+async fn unknown_v1_paths_are_404_in_the_envelope() {
+    let s = TestServer::start().await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/images"),
+        (reqwest::Method::GET, "/v1/project-a/cloudimages/x/members"),
+        (reqwest::Method::GET, "/v1/cloudimages/quota"),
+        (reqwest::Method::POST, "/v1/cloudimages/members"),
+        (reqwest::Method::PUT, "/v1/cloudimages/members"),
+        (reqwest::Method::DELETE, "/v1/cloudimages/members"),
+    ] {
+        let (status, headers, body) = raw(method.clone(), &s.url(path), Some(OWNER), None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("imgshare.not_found")),
+            "{method} {path}: {body}"
+        );
+        assert!(body["error"]["message"].as_str().unwrap().contains(path));
+        assert!(headers.contains_key("x-openstack-request-id"));
     }
 }
