@@ -19,7 +19,6 @@
 //! application-credential tokens restricted by access rules (which we would
 //! otherwise have to enforce).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -137,9 +136,6 @@ pub struct Keystone {
     credential: ServiceCredential,
     service_token: tokio::sync::Mutex<Option<ServiceToken>>,
     cache: Cache<[u8; 32], Cached>,
-    /// Counters: Keystone validation calls made, and service-token requests.
-    validations: AtomicU64,
-    service_auths: AtomicU64,
 }
 
 /// `https://keystone:5000`, `…/`, `…/v3`, `…/v3/` → `…/v3`.
@@ -170,24 +166,12 @@ impl Keystone {
             credential: config.credential,
             service_token: tokio::sync::Mutex::new(None),
             cache,
-            validations: AtomicU64::new(0),
-            service_auths: AtomicU64::new(0),
         })
     }
 
     /// Keystone's public `/v3` URL (for `WWW-Authenticate`).
     pub fn v3(&self) -> &str {
         &self.v3
-    }
-
-    /// Token validations sent to Keystone so far.
-    pub fn validations(&self) -> u64 {
-        self.validations.load(Ordering::Relaxed)
-    }
-
-    /// Service-token requests sent to Keystone so far.
-    pub fn service_auths(&self) -> u64 {
-        self.service_auths.load(Ordering::Relaxed)
     }
 
     /// The caller a token stands for.
@@ -222,7 +206,6 @@ impl Keystone {
         let mut renewed = false;
         loop {
             let service = self.service_token(renewed).await?;
-            self.validations.fetch_add(1, Ordering::Relaxed);
             let rsp = self
                 .http
                 .get(format!("{}/auth/tokens?nocatalog", self.v3))
@@ -272,7 +255,6 @@ impl Keystone {
     }
 
     async fn authenticate(&self) -> Result<ServiceToken, KeystoneError> {
-        self.service_auths.fetch_add(1, Ordering::Relaxed);
         let body = match &self.credential {
             ServiceCredential::Password {
                 user,

@@ -62,14 +62,6 @@ impl Identity {
         }
     }
 
-    pub fn file(&self) -> &IdentityFile {
-        &self.file
-    }
-
-    pub fn keystone(&self) -> Option<&Keystone> {
-        self.keystone.as_ref()
-    }
-
     /// The `WWW-Authenticate` value every 401 carries (Keystone configured).
     pub fn www_authenticate(&self) -> Option<&HeaderValue> {
         self.www_authenticate.as_ref()
@@ -80,7 +72,7 @@ impl Identity {
         let mut authorization = req.headers.get_all(http::header::AUTHORIZATION).iter();
         if let Some(first) = authorization.next() {
             let value = first.to_str().unwrap_or("");
-            if is_signature_header(value) {
+            if aksk::is_signature(value) {
                 if authorization.next().is_some() {
                     return Err(Error::SignatureRejected(
                         "More than one Authorization header.".into(),
@@ -144,10 +136,4 @@ impl Identity {
             Error::ProjectNotAllowed(format!("This access key may not act in project {shown}."))
         })
     }
-}
-
-/// True when an `Authorization` value is a Huawei-style request signature
-/// (of any algorithm): the request is then judged by it.
-fn is_signature_header(value: &str) -> bool {
-    aksk::is_signature(value)
 }
