@@ -47,10 +47,7 @@ scratch=$(mktemp -d)
 server_pid=
 keystone_dir=
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server > /dev/null 2>&1 || true
   if [ -n "$keystone_dir" ]; then
     bash keystone/keystone.sh stop "$keystone_dir" || true
   fi
@@ -152,14 +149,8 @@ PY
 step "clients"
 status=0
 "$venv/bin/python" clients/test_clients.py || status=$?
-if [ "$status" -ne 0 ]; then
-  echo; echo "server log (last 40 lines):"; tail -n 40 "$IMGSHARE_SERVER_LOG"
-fi
+[ "$status" -eq 0 ] || server_log_tail
 
 step "server stop"
-kill -TERM "$server_pid"
-if ! wait "$server_pid"; then
-  echo "the server did not exit cleanly"; status=1
-fi
-server_pid=
+stop_server || status=1
 exit "$status"

@@ -33,3 +33,20 @@ start_server() {
   export IMGSHARE_URL="http://$addr"
   echo "listening on $IMGSHARE_URL"
 }
+
+# stop_server: SIGTERM to the server started above and wait for it; fails
+# (saying so) when it did not exit cleanly. Safe to call twice.
+stop_server() {
+  [ -n "${server_pid:-}" ] || return 0
+  local pid=$server_pid
+  server_pid=
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait "$pid"; then
+    echo "the server did not exit cleanly"; return 1
+  fi
+}
+
+# server_log_tail: the end of the server's log, after a failed suite.
+server_log_tail() {
+  echo; echo "server log (last 40 lines):"; tail -n 40 "$IMGSHARE_SERVER_LOG"
+}

@@ -31,10 +31,7 @@ source clients/server.sh
 scratch=$(mktemp -d)
 server_pid=
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server > /dev/null 2>&1 || true
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -79,14 +76,8 @@ export NO_PROXY="127.0.0.1,localhost" no_proxy="127.0.0.1,localhost"
 mkdir -p "$scratch/home"
 status=0
 HOME="$scratch/home" "$venv/bin/python" clients/huawei/test_sdk.py || status=$?
-if [ "$status" -ne 0 ]; then
-  echo; echo "server log (last 40 lines):"; tail -n 40 "$IMGSHARE_SERVER_LOG"
-fi
+[ "$status" -eq 0 ] || server_log_tail
 
 step "server stop"
-kill -TERM "$server_pid"
-if ! wait "$server_pid"; then
-  echo "the server did not exit cleanly"; status=1
-fi
-server_pid=
+stop_server || status=1
 exit "$status"
