@@ -96,10 +96,20 @@ impl std::fmt::Debug for AccessKey {
 }
 
 /// Static tokens and access keys loaded at start-up.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct IdentityFile {
     by_token: HashMap<String, Caller>,
     by_access_key: HashMap<String, AccessKey>,
+}
+
+impl std::fmt::Debug for IdentityFile {
+    // The tokens are the map's keys: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityFile")
+            .field("tokens", &self.by_token.len())
+            .field("access_keys", &self.by_access_key)
+            .finish()
+    }
 }
 
 fn caller(
