@@ -87,6 +87,19 @@ pub enum Error {
     #[error("Image with identifier {0} already exists!")]
     ImageDuplicate(String),
 
+    /// A Huawei batch call refused before any job exists: 400 with the
+    /// `IMG.xxxx` code Huawei gives the condition.
+    #[error("{1}")]
+    BatchRefused(ErrorCode, String),
+    /// A `/v1/{project_id}/…` path names a project other than the caller's.
+    #[error("The project {0} in the path is not the project of your credentials.")]
+    ProjectMismatch(String),
+    #[error("Job {0} could not be found.")]
+    JobNotFound(String),
+    /// A path this server does not serve.
+    #[error("The resource could not be found.")]
+    UnknownPath,
+
     #[error("The service is temporarily unavailable; retry the request.")]
     Unavailable(String),
     #[error("The server has either erred or is incapable of performing the requested operation.")]
@@ -100,9 +113,10 @@ impl Error {
             Unauthorized | SignatureRejected(_) => StatusCode::UNAUTHORIZED,
             ProjectNotAllowed(_) => StatusCode::FORBIDDEN,
             IdentityUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            BodyExpected | BodyNotExpected | InvalidBody(_) | InvalidQuery(_) | SelfShare => {
-                StatusCode::BAD_REQUEST
-            }
+            BodyExpected | BodyNotExpected | InvalidBody(_) | InvalidQuery(_) | SelfShare
+            | BatchRefused(..) => StatusCode::BAD_REQUEST,
+            ProjectMismatch(_) => StatusCode::FORBIDDEN,
+            JobNotFound(_) | UnknownPath => StatusCode::NOT_FOUND,
             BodyTooLarge(_) | MemberQuota { .. } | TagQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ImageNotFound(_) | NoImageWithId(_) | MemberNotFound { .. } | HiddenNotFound(_) => {
@@ -141,6 +155,9 @@ impl Error {
             MemberQuota { .. } => ErrorCode::Img0088,
             MemberDuplicate { .. } => ErrorCode::MemberDuplicate,
             ImageDuplicate(_) => ErrorCode::ImageDuplicate,
+            BatchRefused(code, _) => *code,
+            ProjectMismatch(_) => ErrorCode::Img0026,
+            JobNotFound(_) | UnknownPath => ErrorCode::NotFound,
             Unavailable(_) => ErrorCode::Unavailable,
             Internal(_) => ErrorCode::Internal,
         }

@@ -16,6 +16,9 @@
 use dropshot::{ApiDescription, Body, HttpError, Path, RequestContext};
 use http::{HeaderValue, Response, StatusCode};
 
+use crate::api::huawei::{
+    CloudImagesJobPath, CloudImagesPath, ProjectImagePath, ProjectJobPath, ProjectMemberPath,
+};
 use crate::api::{ErrorBody, ErrorCode, ImagePath, MemberPath, TagPath};
 use crate::http::AppState;
 use crate::reply::{request_id, REQUEST_ID_HEADER};
@@ -153,8 +156,11 @@ fn multiple_choices(rqctx: &RequestContext<AppState>) -> Response<Body> {
 }
 
 /// Under `/v1/` Huawei IMS serves its own API, and Huawei's SDK takes any 3xx
-/// as success (an empty result, silently): so an unknown `/v1/…` path is a 404
-/// in the envelope, whatever the method, never Glance's 300.
+/// as success (an empty result, silently): so an unknown `/v1/…` path is a
+/// 404, never Glance's 300. `/v1/<anything>` gets it in the envelope here;
+/// deeper unknown paths get dropshot's own 404 body, because the router
+/// cannot hold a catch-all beside the literal segments under
+/// `/v1/{project_id}/`.
 fn v1_not_found(rqctx: &RequestContext<AppState>) -> Response<Body> {
     let message = format!(
         "The resource could not be found: {} {}.",
@@ -167,10 +173,10 @@ fn v1_not_found(rqctx: &RequestContext<AppState>) -> Response<Body> {
 macro_rules! v1_unknown {
     ($api:ident; $($name:ident = $method:ident),+ $(,)?) => {
         $(
-            #[dropshot::endpoint { method = $method, path = "/v1/{rest:.*}", unpublished = true }]
+            #[dropshot::endpoint { method = $method, path = "/v1/{project_id}", unpublished = true }]
             async fn $name(
                 rqctx: RequestContext<AppState>,
-                _path: Path<RestPath>,
+                _path: Path<CloudImagesPath>,
             ) -> Result<Response<Body>, HttpError> {
                 Ok(v1_not_found(&rqctx))
             }
@@ -199,6 +205,23 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     }
     v1_unknown!(api; v1_get = GET, v1_post = POST, v1_put = PUT, v1_delete = DELETE,
         v1_patch = PATCH);
+    refuse!(api; CloudImagesPath, "/v1/{project_id}/members", "POST, PUT, DELETE";
+        v1_members_get = GET, v1_members_patch = PATCH);
+    refuse!(api; CloudImagesJobPath, "/v1/{project_id}/job/{job_id}", "GET";
+        v1_job_post = POST, v1_job_put = PUT, v1_job_delete = DELETE, v1_job_patch = PATCH);
+    refuse!(api; CloudImagesPath, "/v1/{project_id}/quota", "GET";
+        v1_quota_post = POST, v1_quota_put = PUT, v1_quota_delete = DELETE,
+        v1_quota_patch = PATCH);
+    refuse!(api; ProjectJobPath, "/v1/{project_id}/jobs/{job_id}", "GET";
+        v1_jobs_post = POST, v1_jobs_put = PUT, v1_jobs_delete = DELETE, v1_jobs_patch = PATCH);
+    refuse!(api; ProjectImagePath, "/v1/{project_id}/cloudimages/{image_id}/members", "GET";
+        v1_list_post = POST, v1_list_put = PUT, v1_list_delete = DELETE, v1_list_patch = PATCH);
+    refuse!(api; ProjectMemberPath,
+        "/v1/{project_id}/cloudimages/{image_id}/members/{member_id}", "GET";
+        v1_show_post = POST, v1_show_put = PUT, v1_show_delete = DELETE, v1_show_patch = PATCH);
+    refuse!(api; "/v2/cloudimages", "GET";
+        cloudimages_post = POST, cloudimages_put = PUT, cloudimages_delete = DELETE,
+        cloudimages_patch = PATCH);
     refuse!(api; "/v2/images", "GET, POST";
         images_put = PUT, images_delete = DELETE, images_patch = PATCH);
     refuse!(api; ImagePath, "/v2/images/{image_id}", "GET, PATCH, DELETE";

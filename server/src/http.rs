@@ -10,6 +10,12 @@ use dropshot::{
 };
 use uuid::Uuid;
 
+use crate::api::huawei::{
+    BatchMembersRequest, BatchUpdateRequest, CloudImageListQuery, CloudImages, CloudImagesJobPath,
+    CloudImagesPath, ImageDeleteBody, Job, ProjectImagePath, ProjectJobPath, ProjectMemberPath,
+    Quotas, V1Member, V1MemberListQuery, V1Members,
+};
+use crate::api::JobReply;
 use crate::api::{
     ApiError, ApiVersion, AuthHeaders, DeletedReply, Image, ImageCreate, ImageFields,
     ImageListQuery, ImagePatchOperation, ImagePath, ImageReply, ImageStatus, Images, ImgshareApi,
@@ -26,7 +32,10 @@ use crate::domain::model::{
 };
 use crate::domain::Service;
 use crate::error::Error;
-use crate::reply::{has_body, request_id, CreatedHeaders, JsonBody, LenientQuery, Reply};
+use crate::huawei;
+use crate::reply::{
+    has_body, request_id, CreatedHeaders, JsonBody, LenientQuery, OptionalJsonBody, Reply,
+};
 
 /// Server-wide state handed to every handler.
 pub struct AppState {
@@ -68,14 +77,14 @@ const PATCH_MEDIA_TYPES: &[&str] = &[
 pub enum ImgshareImpl {}
 
 /// One request in flight: its ID, its caller, and what the access log needs.
-struct Call<'a> {
+pub(crate) struct Call<'a> {
     rqctx: &'a RequestContext<AppState>,
-    request_id: String,
+    pub(crate) request_id: String,
     started: Instant,
 }
 
 impl<'a> Call<'a> {
-    fn new(rqctx: &'a RequestContext<AppState>) -> Self {
+    pub(crate) fn new(rqctx: &'a RequestContext<AppState>) -> Self {
         Call {
             rqctx,
             request_id: request_id(rqctx),
@@ -83,7 +92,7 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn service(&self) -> &'a Service {
+    pub(crate) fn service(&self) -> &'a Service {
         &self.rqctx.context().service
     }
 
@@ -113,7 +122,7 @@ impl<'a> Call<'a> {
     }
 
     /// The caller of a call with a JSON body.
-    async fn caller_with_body<T>(&self, body: &JsonBody<T>) -> Result<Caller, Error> {
+    pub(crate) async fn caller_with_body<T>(&self, body: &JsonBody<T>) -> Result<Caller, Error> {
         match body.bytes() {
             Ok(bytes) => self.caller(bytes).await,
             // A signature over a body we did not read cannot be checked:
@@ -124,7 +133,7 @@ impl<'a> Call<'a> {
     }
 
     /// The caller of a GET/DELETE, which must not carry a body (Glance: 400).
-    async fn caller_without_body(&self) -> Result<Caller, Error> {
+    pub(crate) async fn caller_without_body(&self) -> Result<Caller, Error> {
         let with_body = has_body(self.rqctx);
         // These calls never read a body, so a signature over one cannot be
         // checked: the body is the error.
@@ -164,7 +173,7 @@ impl<'a> Call<'a> {
         versions_document(self.rqctx)
     }
 
-    fn finish<R: HttpCodedResponse>(self, result: Result<R, Error>) -> Reply<R> {
+    pub(crate) fn finish<R: HttpCodedResponse>(self, result: Result<R, Error>) -> Reply<R> {
         let reply = Reply::new(&self.request_id, result);
         self.done(reply)
     }
@@ -236,7 +245,7 @@ pub(crate) fn versions_document(rqctx: &RequestContext<AppState>) -> Versions {
     }
 }
 
-fn member_view(m: &MemberRecord) -> Member {
+pub(crate) fn member_view(m: &MemberRecord) -> Member {
     Member {
         status: m.status,
         created_at: to_datetime(m.created_at),
@@ -247,7 +256,7 @@ fn member_view(m: &MemberRecord) -> Member {
     }
 }
 
-fn image_view(i: ImageRecord) -> Image {
+pub(crate) fn image_view(i: ImageRecord) -> Image {
     let status = match i.status.as_str() {
         "saving" => ImageStatus::Saving,
         "active" => ImageStatus::Active,
@@ -289,8 +298,9 @@ fn image_view(i: ImageRecord) -> Image {
     }
 }
 
-fn list_params(q: ImageListQuery) -> ListParams {
+pub(crate) fn list_params(q: ImageListQuery) -> ListParams {
     ListParams {
+        kind: None,
         limit: q.limit,
         marker: q.marker,
         visibility: q.visibility.map(|v| match v {
@@ -519,10 +529,21 @@ impl ImgshareApi for ImgshareImpl {
         rqctx: RequestContext<AppState>,
         _auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
+        body: OptionalJsonBody<ImageDeleteBody>,
     ) -> Result<DeletedReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = async {
-            let caller = call.caller_without_body().await?;
+            let caller = call.caller_with_body(&body.0).await?;
+            // Huawei's `{"delete_backup": bool}` (no backups here), or nothing.
+            if let Some(value) = body.json()? {
+                if !(value.is_object() && serde_json::from_value::<ImageDeleteBody>(value).is_ok())
+                {
+                    return Err(Error::InvalidBody(
+                        r#"The body of an image delete may only be {"delete_backup": true|false}."#
+                            .into(),
+                    ));
+                }
+            }
             call.service()
                 .delete_image(&caller, &path.into_inner().image_id)
                 .await?;
@@ -664,5 +685,88 @@ impl ImgshareApi for ImgshareImpl {
             .await
             .map(|_| HttpResponseOk(rqctx.context().schemas.members.clone()));
         Ok(call.finish(result))
+    }
+
+    async fn batch_add_members(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+        body: JsonBody<BatchMembersRequest>,
+    ) -> Result<JobReply, ApiError> {
+        let segment = path.into_inner().project_id;
+        Ok(huawei::batch_share(&rqctx, &segment, &body, true).await)
+    }
+
+    async fn batch_update_members(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+        body: JsonBody<BatchUpdateRequest>,
+    ) -> Result<JobReply, ApiError> {
+        let segment = path.into_inner().project_id;
+        Ok(huawei::batch_update(&rqctx, &segment, &body).await)
+    }
+
+    async fn batch_delete_members(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+        body: JsonBody<BatchMembersRequest>,
+    ) -> Result<JobReply, ApiError> {
+        let segment = path.into_inner().project_id;
+        Ok(huawei::batch_share(&rqctx, &segment, &body, false).await)
+    }
+
+    async fn show_job_progress(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<CloudImagesJobPath>,
+    ) -> Result<Reply<HttpResponseOk<Job>>, ApiError> {
+        let p = path.into_inner();
+        Ok(huawei::show_job(&rqctx, Some(&p.project_id), None, &p.job_id).await)
+    }
+
+    async fn show_image_quota(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+    ) -> Result<Reply<HttpResponseOk<Quotas>>, ApiError> {
+        Ok(huawei::show_quota(&rqctx, &path.into_inner().project_id).await)
+    }
+
+    async fn show_job(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<ProjectJobPath>,
+    ) -> Result<Reply<HttpResponseOk<Job>>, ApiError> {
+        let p = path.into_inner();
+        Ok(huawei::show_job(&rqctx, None, Some(&p.project_id), &p.job_id).await)
+    }
+
+    async fn list_image_members(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<ProjectImagePath>,
+        query: LenientQuery<V1MemberListQuery>,
+    ) -> Result<Reply<HttpResponseOk<V1Members>>, ApiError> {
+        let p = path.into_inner();
+        Ok(huawei::list_members(&rqctx, &p.project_id, &p.image_id, query).await)
+    }
+
+    async fn show_image_member(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<ProjectMemberPath>,
+    ) -> Result<Reply<HttpResponseOk<V1Member>>, ApiError> {
+        let p = path.into_inner();
+        Ok(huawei::show_member(&rqctx, &p.project_id, &p.image_id, &p.member_id).await)
+    }
+
+    async fn list_cloud_images(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        query: LenientQuery<CloudImageListQuery>,
+    ) -> Result<Reply<HttpResponseOk<CloudImages>>, ApiError> {
+        Ok(huawei::list_cloud_images(&rqctx, query).await)
     }
 }

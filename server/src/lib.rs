@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 mod fallback;
 pub mod http;
+mod huawei;
 pub mod reply;
 pub mod store;
 
@@ -72,6 +73,16 @@ pub struct Config {
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "IMGSHARE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// How long finished Huawei batch jobs are kept, in hours.
+    #[arg(long, env = "IMGSHARE_JOB_RETENTION_HOURS", default_value_t = 168)]
+    pub job_retention_hours: u64,
+    /// How long a replica may hold a job without progress before another
+    /// replica takes it over, in seconds.
+    #[arg(long, env = "IMGSHARE_JOB_LEASE_SECS", default_value_t = 30)]
+    pub job_lease_secs: u64,
+    /// Job runners per server.
+    #[arg(long, env = "IMGSHARE_JOB_RUNNERS", default_value_t = 2)]
+    pub job_runners: usize,
 
     /// Keystone's public endpoint (a clouds.yaml `auth_url`, with or without
     /// `/v3`). Set: `X-Auth-Token`s the identity file does not know are
@@ -288,6 +299,7 @@ impl Config {
 pub struct Server {
     http: dropshot::HttpServer<AppState>,
     store: Arc<dyn Store>,
+    runners: domain::jobs::Runners,
 }
 
 impl Server {
@@ -298,6 +310,7 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish, then flushes the store.
     pub async fn close(self) -> Result<(), String> {
         let result = self.http.close().await;
+        self.runners.stop().await;
         self.store.shutdown().await;
         result
     }
@@ -329,11 +342,16 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         ),
         None => Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?),
     };
+    let service = Service {
+        store: Arc::clone(&store),
+        member_quota: u64::try_from(config.member_quota).ok(),
+        job_wakeup: Arc::new(tokio::sync::Notify::new()),
+    };
+    if config.job_lease_secs == 0 {
+        return Err("--job-lease-secs must be at least 1".into());
+    }
     let state = AppState {
-        service: Service {
-            store: Arc::clone(&store),
-            member_quota: u64::try_from(config.member_quota).ok(),
-        },
+        service: service.clone(),
         identity,
         schemas: Schemas::load()?,
         public_url: config.public_url.clone(),
@@ -356,11 +374,24 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         .config(dropshot_config)
         .start()
         .map_err(|e| format!("starting HTTP server on {}: {e}", config.bind))?;
+    let runners = domain::jobs::Runners::start(
+        service,
+        domain::jobs::JobSettings {
+            lease: std::time::Duration::from_secs(config.job_lease_secs),
+            retention: std::time::Duration::from_secs(config.job_retention_hours * 3600),
+            runners: config.job_runners,
+            ..Default::default()
+        },
+    );
     let backend = if config.database.is_some() {
         "postgresql"
     } else {
         "sqlite"
     };
     tracing::info!(address = %http.local_addr(), store = backend, "listening");
-    Ok(Server { http, store })
+    Ok(Server {
+        http,
+        store,
+        runners,
+    })
 }

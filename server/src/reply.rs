@@ -172,7 +172,8 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
     use ErrorCode::*;
     match code {
         Unauthorized => ErrorStatusCode::UNAUTHORIZED,
-        Img0001 | Img0007 | Img0076 | UnexpectedBody | InvalidQuery => ErrorStatusCode::BAD_REQUEST,
+        Img0001 | Img0007 | Img0027 | Img0047 | Img0066 | Img0067 | Img0076 | Img0084 | Img0089
+        | Img0105 | UnexpectedBody | InvalidQuery => ErrorStatusCode::BAD_REQUEST,
         Img0026 | ProjectNotAllowed | NotShared | ReadOnlyAttribute | ImageProtected
         | WindowsImage => ErrorStatusCode::FORBIDDEN,
         Img0086 | NotFound => ErrorStatusCode::NOT_FOUND,
@@ -329,5 +330,43 @@ where
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         <Query<T> as SharedExtractor>::metadata(content_type)
+    }
+}
+
+/// A JSON body a call may carry or not (documented as not required): the
+/// image delete, to which Huawei's SDK may add `{"delete_backup": …}`.
+pub struct OptionalJsonBody<T>(pub JsonBody<T>);
+
+impl<T> OptionalJsonBody<T> {
+    /// `None` when the request carried no body (or only whitespace).
+    pub fn json(&self) -> Result<Option<serde_json::Value>, Error> {
+        let bytes = self.0.bytes()?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        self.0.json().map(Some)
+    }
+}
+
+#[async_trait::async_trait]
+impl<T> ExclusiveExtractor for OptionalJsonBody<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(
+        rqctx: &RequestContext<C>,
+        request: hyper::Request<Body>,
+    ) -> Result<Self, HttpError> {
+        JsonBody::from_request(rqctx, request)
+            .await
+            .map(OptionalJsonBody)
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        let mut metadata = <TypedBody<T> as ExclusiveExtractor>::metadata(content_type);
+        for p in &mut metadata.parameters {
+            p.required = false;
+        }
+        metadata
     }
 }

@@ -96,7 +96,11 @@ async fn image_visibility_and_delete_rules() {
         s.client(MEMBER).get_image(&image, None).await.unwrap();
     }
     // Members may not delete; the owner may unless protected.
-    let (status, _) = failure(s.client(MEMBER).delete_image(&image, None).await);
+    let (status, _) = failure(
+        s.client(MEMBER)
+            .delete_image(&image, None, &Default::default())
+            .await,
+    );
     assert_eq!(status, 403);
     let protected = imgshare::types::ImageCreate {
         protected: Some(true),
@@ -110,11 +114,22 @@ async fn image_visibility_and_delete_rules() {
         .into_inner()
         .id
         .to_string();
-    let (status, _) = failure(s.client(OWNER).delete_image(&p, None).await);
+    let (status, _) = failure(
+        s.client(OWNER)
+            .delete_image(&p, None, &Default::default())
+            .await,
+    );
     assert_eq!(status, 403);
-    let (status, _) = failure(s.client(OWNER_READER).delete_image(&image, None).await);
+    let (status, _) = failure(
+        s.client(OWNER_READER)
+            .delete_image(&image, None, &Default::default())
+            .await,
+    );
     assert_eq!(status, 403);
-    s.client(OWNER).delete_image(&image, None).await.unwrap();
+    s.client(OWNER)
+        .delete_image(&image, None, &Default::default())
+        .await
+        .unwrap();
     let (status, _) = failure(s.client(OWNER).get_image(&image, None).await);
     assert_eq!(status, 404);
     // Public and community images are visible to all.
@@ -164,7 +179,10 @@ async fn consumer_list_table() {
             .listed(MEMBER, Some(V::Private), Some(MS::All))
             .await
             .contains(&image));
-        s.client(OWNER).delete_image(&image, None).await.unwrap();
+        s.client(OWNER)
+            .delete_image(&image, None, &Default::default())
+            .await
+            .unwrap();
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

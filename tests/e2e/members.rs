@@ -366,7 +366,7 @@ async fn deleting_the_image_removes_its_memberships() {
         .await;
     assert_eq!(
         s.client(OWNER)
-            .delete_image(&image, None)
+            .delete_image(&image, None, &Default::default())
             .await
             .unwrap()
             .status()

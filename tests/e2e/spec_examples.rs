@@ -128,6 +128,74 @@ fn spec_examples_match_their_schemas() {
     let hex: String = member_id.bytes().map(|b| format!("{b:02x}")).collect();
     assert_eq!(param("marker"), Value::String(hex));
 
+    // Huawei's API (`/v1/…`, `/v2/cloudimages`).
+    let batch = "/paths/~1v1~1cloudimages~1members";
+    let _: types::BatchMembersRequest =
+        serde_json::from_value(example(&spec, &format!("{batch}/post/requestBody/{json}")))
+            .unwrap();
+    let _: types::BatchUpdateRequest =
+        serde_json::from_value(example(&spec, &format!("{batch}/put/requestBody/{json}"))).unwrap();
+    let _: types::BatchMembersRequest = serde_json::from_value(example(
+        &spec,
+        &format!("{batch}/delete/requestBody/{json}"),
+    ))
+    .unwrap();
+    for method in ["post", "put", "delete"] {
+        let created: types::JobCreated = serde_json::from_value(example(
+            &spec,
+            &format!("{batch}/{method}/responses/200/{json}"),
+        ))
+        .unwrap();
+        assert_eq!(created.job_id.len(), 32);
+    }
+    let done: types::Job = serde_json::from_value(example(
+        &spec,
+        &format!("/paths/~1v1~1{{project_id}}~1jobs~1{{job_id}}/get/responses/200/{json}"),
+    ))
+    .unwrap();
+    assert_eq!(done.status, types::JobStatus::Success);
+    assert!(done.entities.results.iter().all(|r| r.status == "success"));
+    let failed: types::Job = serde_json::from_value(example(
+        &spec,
+        &format!("/paths/~1v1~1cloudimages~1job~1{{job_id}}/get/responses/200/{json}"),
+    ))
+    .unwrap();
+    assert_eq!(failed.status, types::JobStatus::Fail);
+    assert_eq!(
+        failed.error_code.as_deref(),
+        failed.entities.results[0].error_code.as_deref()
+    );
+    let _: types::Quotas = serde_json::from_value(example(
+        &spec,
+        &format!("/paths/~1v1~1cloudimages~1quota/get/responses/200/{json}"),
+    ))
+    .unwrap();
+    let v1 = "/paths/~1v1~1{project_id}~1cloudimages~1{image_id}~1members";
+    let page: types::V1Members =
+        serde_json::from_value(example(&spec, &format!("{v1}/get/responses/200/{json}"))).unwrap();
+    let last: String = page.members[0]
+        .member_id
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(page.page_info.next_marker.as_deref(), Some(last.as_str()));
+    let _: types::V1Member = serde_json::from_value(example(
+        &spec,
+        &format!("{v1}~1{{member_id}}/get/responses/200/{json}"),
+    ))
+    .unwrap();
+    let cloud: types::CloudImages = serde_json::from_value(example(
+        &spec,
+        &format!("/paths/~1v2~1cloudimages/get/responses/200/{json}"),
+    ))
+    .unwrap();
+    assert_eq!(cloud.images[0].extra["__imagetype"], "shared");
+    let _: types::ImageDeleteBody = serde_json::from_value(example(
+        &spec,
+        &format!("{image}/delete/requestBody/{json}"),
+    ))
+    .unwrap();
+
     // Every example in the document is one of those checked above.
     fn count(v: &Value) -> usize {
         match v {
@@ -139,5 +207,5 @@ fn spec_examples_match_their_schemas() {
             _ => 0,
         }
     }
-    assert_eq!(count(&spec), 21);
+    assert_eq!(count(&spec), 34);
 }

@@ -69,6 +69,7 @@ pub struct NewImage {
 /// The list parameters as the client sent them (types already checked).
 #[derive(Debug, Default)]
 pub struct ListParams {
+    pub kind: Option<super::model::ImageKind>,
     pub limit: Option<u32>,
     pub marker: Option<String>,
     pub visibility: Option<VisibilityFilter>,
@@ -240,6 +241,7 @@ impl Service {
             return Err(Error::PolicyDenied("get_images"));
         }
         let query = ImageQuery {
+            kind: params.kind,
             caller_project: caller.project_id.clone().unwrap_or_default(),
             admin: caller.is_admin(),
             visibility: params.visibility,

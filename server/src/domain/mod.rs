@@ -3,6 +3,7 @@
 //! [`Error`]; the handlers map those to the wire.
 
 pub mod images;
+pub mod jobs;
 pub mod members;
 pub mod model;
 
@@ -18,6 +19,8 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     /// Live members allowed per image; `None` = unlimited.
     pub member_quota: Option<u64>,
+    /// Wakes a job runner when a job is accepted.
+    pub job_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl From<StoreError> for Error {

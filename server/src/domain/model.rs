@@ -160,9 +160,23 @@ pub enum VisibilityFilter {
     All,
 }
 
+/// Huawei's `__imagetype` filter: which of the caller's kinds of image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    /// Public images.
+    Gold,
+    /// The caller's own images.
+    Private,
+    /// Images shared with the caller.
+    Shared,
+}
+
 /// What an image list asks the store for, after validation.
 #[derive(Clone, Debug)]
 pub struct ImageQuery {
+    /// Huawei's `__imagetype`: when set, it chooses the candidate images
+    /// and `visibility` only narrows them.
+    pub kind: Option<ImageKind>,
     pub caller_project: String,
     pub admin: bool,
     pub visibility: Option<VisibilityFilter>,
@@ -185,3 +199,149 @@ pub fn to_datetime(millis: i64) -> DateTime<Utc> {
         .single()
         .unwrap_or_default()
 }
+
+/// What kind of target a membership names (Huawei's `member_type`). Only
+/// projects can be members here so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberType {
+    Project,
+    Domain,
+    Organization,
+}
+
+/// Where a job stands: `INIT` → `RUNNING` → `SUCCESS` | `FAIL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobStatus {
+    Init,
+    Running,
+    Success,
+    Fail,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Init => "INIT",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Success => "SUCCESS",
+            JobStatus::Fail => "FAIL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "INIT" => JobStatus::Init,
+            "RUNNING" => JobStatus::Running,
+            "SUCCESS" => JobStatus::Success,
+            "FAIL" => JobStatus::Fail,
+            _ => return None,
+        })
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Success | JobStatus::Fail)
+    }
+}
+
+/// Which batch call a job carries out (Huawei's `job_type` names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum JobType {
+    #[serde(rename = "imsAddImageMembersJob")]
+    AddMembers,
+    #[serde(rename = "imsUpdateImageMembersJob")]
+    UpdateMembers,
+    #[serde(rename = "imsDelImageMembersJob")]
+    DeleteMembers,
+}
+
+impl JobType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobType::AddMembers => "imsAddImageMembersJob",
+            JobType::UpdateMembers => "imsUpdateImageMembersJob",
+            JobType::DeleteMembers => "imsDelImageMembersJob",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "imsAddImageMembersJob" => JobType::AddMembers,
+            "imsUpdateImageMembersJob" => JobType::UpdateMembers,
+            "imsDelImageMembersJob" => JobType::DeleteMembers,
+            _ => return None,
+        })
+    }
+}
+
+/// What a member job was asked to do, as accepted (stored as JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// Canonical image IDs, in request order, without repeats.
+    pub images: Vec<String>,
+    /// The target projects (add, delete) or the member's own project (update).
+    pub projects: Vec<String>,
+    /// The status an update sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<MemberStatus>,
+    /// The member quota in force when the job was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<u64>,
+}
+
+/// One image × project outcome (stored as JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobItem {
+    pub image_id: String,
+    pub project_id: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    /// 32 lower-case hex characters.
+    pub id: String,
+    /// The project that asked for it; only it (and admins) may read it.
+    pub project_id: String,
+    pub job_type: JobType,
+    pub status: JobStatus,
+    pub request: JobRequest,
+    /// Outcomes so far, image by image.
+    pub results: Vec<JobItem>,
+    /// How many of `request.images` are done (the next step's index).
+    pub images_done: u32,
+    pub error_code: Option<String>,
+    pub fail_reason: Option<String>,
+    pub created_at: i64,
+    pub end_time: Option<i64>,
+}
+
+/// What one image's step of a job found: the image (if it still exists) and
+/// its memberships.
+pub struct StepInput {
+    pub image: Option<ImageRecord>,
+    pub members: Vec<MemberRecord>,
+}
+
+/// What one image's step of a job writes, decided by the domain from a
+/// [`StepInput`]. Applied whole, in one transaction with the job's progress.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepPlan {
+    /// Members to add (`pending`).
+    pub add: Vec<String>,
+    /// Members whose status to set.
+    pub set_status: Vec<(String, MemberStatus)>,
+    /// Members to remove.
+    pub remove: Vec<String>,
+    /// This image's outcomes.
+    pub results: Vec<JobItem>,
+    /// The first failure of this image (code, reason), if any.
+    pub failure: Option<(String, String)>,
+}
+
+/// A planner run inside the step's transaction.
+pub type StepPlanner = Box<dyn FnOnce(&StepInput) -> StepPlan + Send>;

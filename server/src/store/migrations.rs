@@ -99,6 +99,48 @@ CREATE INDEX image_members_for_member
     ON image_members (member_id, image_created_at DESC, image_id DESC, status);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "jobs: Huawei's batch member calls, run in the background",
+        sqlite: r#"
+CREATE TABLE jobs (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    job_type    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    results     TEXT NOT NULL,
+    images_done INTEGER NOT NULL,
+    error_code  TEXT,
+    fail_reason TEXT,
+    created_at  INTEGER NOT NULL,
+    end_time    INTEGER,
+    lease_owner TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_runnable ON jobs (created_at) WHERE status IN ('INIT', 'RUNNING');
+CREATE INDEX jobs_finished ON jobs (end_time) WHERE end_time IS NOT NULL;
+"#,
+        postgres: r#"
+CREATE TABLE jobs (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    job_type    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    results     TEXT NOT NULL,
+    images_done BIGINT NOT NULL,
+    error_code  TEXT,
+    fail_reason TEXT,
+    created_at  BIGINT NOT NULL,
+    end_time    BIGINT,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_runnable ON jobs (created_at) WHERE status IN ('INIT', 'RUNNING');
+CREATE INDEX jobs_finished ON jobs (end_time) WHERE end_time IS NOT NULL;
+"#,
+    },
 ];
 
 /// Refuses to run against a schema newer than this binary knows.

@@ -10,7 +10,8 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 use crate::domain::model::{
-    ImageQuery, ImageRecord, MemberRecord, MemberStatus, MemberStatusFilter, VisibilityFilter,
+    ImageQuery, ImageRecord, JobItem, JobRecord, JobRequest, JobStatus, JobType, MemberRecord,
+    MemberStatus, MemberStatusFilter, StepPlanner, VisibilityFilter,
 };
 use crate::error::Error;
 
@@ -79,6 +80,39 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<MemberRecord>;
     async fn delete_member(&self, image_id: &str, member_id: &str) -> StoreResult<()>;
+    /// The largest number of members any image owned by `owner` has.
+    async fn max_members_per_image(&self, owner: &str) -> StoreResult<u64>;
+
+    /// Records a new job; its caller answers 200 only after this commits, so
+    /// an acknowledged job always runs. `Duplicate` if the ID is taken.
+    async fn create_job(&self, job: JobRecord) -> StoreResult<()>;
+    async fn get_job(&self, id: &str) -> StoreResult<Option<JobRecord>>;
+    /// Claims the oldest runnable job (`INIT`, or `RUNNING` whose lease ended
+    /// before `now`: its worker died) for `worker` until `lease_until`, and
+    /// marks it `RUNNING`. One worker holds a job at a time, across replicas.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<JobRecord>>;
+    /// One image of a job, in one transaction: checks the job is still
+    /// leased to `worker` and at image `index` (else `NotFound`: the lease
+    /// was lost, and the step is not applied), reads the image and its
+    /// members, runs `planner`, applies its plan, records the outcomes and
+    /// the first failure, moves `images_done` on and renews the lease. After
+    /// the last image the job ends: `SUCCESS`, or `FAIL` if any item failed.
+    async fn run_job_step(
+        &self,
+        worker: &str,
+        job_id: &str,
+        index: u32,
+        planner: StepPlanner,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<JobRecord>;
+    /// Deletes up to `max` jobs that ended before `before`; returns how many.
+    async fn prune_jobs(&self, before: i64, max: u32) -> StoreResult<u64>;
 
     /// Flush and stop background work. Writes acknowledged before are durable.
     async fn shutdown(&self);
@@ -171,6 +205,12 @@ pub fn list_images_sql(
             ));
         }
     }
+    if let (Some(_), Some(VisibilityFilter::Only(v))) = (q.kind, q.visibility) {
+        filters.push_str(&format!(
+            " AND i.visibility = {}",
+            bind(SqlArg::Text(v.as_str().into()))
+        ));
+    }
     let after = q
         .after
         .as_ref()
@@ -214,7 +254,14 @@ pub fn list_images_sql(
             "i.owner = {caller} AND i.visibility IN ({visibilities})"
         ))
     };
-    let branches: Vec<String> = if q.admin {
+    use crate::domain::model::ImageKind;
+    let branches: Vec<String> = if let Some(kind) = q.kind {
+        match kind {
+            ImageKind::Gold => vec![images_branch("i.visibility = 'public'")],
+            ImageKind::Private => vec![own("'private', 'shared', 'community'")],
+            ImageKind::Shared => vec![shared_with_me],
+        }
+    } else if q.admin {
         vec![match q.visibility {
             None => images_branch(&format!(
                 "NOT (i.visibility = 'community' AND i.owner <> {caller})"
@@ -289,4 +336,68 @@ fn number_placeholders(
     }
     out.push_str(rest);
     (out, used)
+}
+
+/// The columns of `jobs`, in the order both backends read them.
+pub const JOB_COLUMNS: &str = "id, project_id, job_type, status, request, results, images_done, \
+    error_code, fail_reason, created_at, end_time";
+
+/// A job's stored text columns, parsed; `None` when corrupt.
+#[allow(clippy::too_many_arguments)]
+pub fn job_from_columns(
+    id: String,
+    project_id: String,
+    job_type: &str,
+    status: &str,
+    request: &str,
+    results: &str,
+    images_done: i64,
+    error_code: Option<String>,
+    fail_reason: Option<String>,
+    created_at: i64,
+    end_time: Option<i64>,
+) -> StoreResult<JobRecord> {
+    let corrupt = |what: &str| StoreError::Internal(format!("corrupt {what} in jobs row {id}"));
+    Ok(JobRecord {
+        job_type: JobType::parse(job_type).ok_or_else(|| corrupt("job_type"))?,
+        status: JobStatus::parse(status).ok_or_else(|| corrupt("status"))?,
+        request: serde_json::from_str::<JobRequest>(request).map_err(|_| corrupt("request"))?,
+        results: serde_json::from_str::<Vec<JobItem>>(results).map_err(|_| corrupt("results"))?,
+        images_done: u32::try_from(images_done).map_err(|_| corrupt("images_done"))?,
+        id,
+        project_id,
+        error_code,
+        fail_reason,
+        created_at,
+        end_time,
+    })
+}
+
+/// JSON text of a job's request and results, as stored.
+pub fn job_json(job: &JobRecord) -> (String, String) {
+    (
+        serde_json::to_string(&job.request).unwrap_or_default(),
+        serde_json::to_string(&job.results).unwrap_or_else(|_| "[]".into()),
+    )
+}
+
+/// Folds one step's plan into the job: outcomes appended, the first failure
+/// kept, the index moved on, and the end when it was the last image.
+pub fn advance_job(job: &mut JobRecord, plan: &crate::domain::model::StepPlan, now: i64) {
+    job.results.extend(plan.results.iter().cloned());
+    if job.error_code.is_none() {
+        if let Some((code, reason)) = &plan.failure {
+            job.error_code = Some(code.clone());
+            job.fail_reason = Some(reason.clone());
+        }
+    }
+    job.images_done += 1;
+    if job.images_done as usize >= job.request.images.len() {
+        job.status = if job.error_code.is_some() {
+            JobStatus::Fail
+        } else {
+            JobStatus::Success
+        };
+        job.end_time = Some(now);
+    }
 }

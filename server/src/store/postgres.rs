@@ -16,10 +16,14 @@ use tokio_postgres::{NoTls, Row};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    insert_image_sql, list_images_sql, merge_pages, parse_properties, parse_tags, update_image_sql,
-    ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS,
+    advance_job, insert_image_sql, job_from_columns, job_json, list_images_sql, merge_pages,
+    parse_properties, parse_tags, update_image_sql, ImageEdit, SqlArg, Store, StoreError,
+    StoreResult, IMAGE_COLUMNS, JOB_COLUMNS,
 };
-use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
+use crate::domain::model::{
+    ImageQuery, ImageRecord, JobRecord, MemberRecord, MemberStatus, StepInput, StepPlanner,
+    Visibility,
+};
 use crate::error::Error;
 
 /// Attempts per operation when the failure is transient.
@@ -253,6 +257,34 @@ async fn lock_image<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<Ima
         .transpose()
 }
 
+fn job_from_row(row: &Row) -> StoreResult<JobRecord> {
+    job_from_columns(
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get(3),
+        row.get(4),
+        row.get(5),
+        row.get(6),
+        row.get(7),
+        row.get(8),
+        row.get(9),
+        row.get(10),
+    )
+}
+
+async fn select_members<C: GenericClient>(c: &C, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
+    let sql =
+        format!("SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = $1 ORDER BY seq");
+    let st = c.prepare_cached(&sql).await.map_err(pg_error)?;
+    c.query(&st, &[&image_id])
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(member_from_row)
+        .collect()
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn get_image(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
@@ -358,18 +390,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_members(&self, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
-        reading!(self, |c| {
-            let sql = format!(
-                "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = $1 ORDER BY seq"
-            );
-            let st = c.prepare_cached(&sql).await.map_err(pg_error)?;
-            c.query(&st, &[&image_id])
-                .await
-                .map_err(pg_error)?
-                .iter()
-                .map(member_from_row)
-                .collect()
-        })
+        reading!(self, |c| { select_members(&c, image_id).await })
     }
 
     async fn add_member(
@@ -469,6 +490,231 @@ impl Store for PostgresStore {
                 0 => Err(StoreError::NotFound),
                 _ => Ok(()),
             }
+        })
+    }
+
+    async fn max_members_per_image(&self, owner: &str) -> StoreResult<u64> {
+        reading!(self, |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM image_members m \
+                     JOIN images i ON i.id = m.image_id WHERE i.owner = $1 GROUP BY m.image_id) t",
+                )
+                .await
+                .map_err(pg_error)?;
+            let n: i64 = c.query_one(&st, &[&owner]).await.map_err(pg_error)?.get(0);
+            Ok(n as u64)
+        })
+    }
+
+    async fn create_job(&self, job: JobRecord) -> StoreResult<()> {
+        let (request, results) = job_json(&job);
+        let images_done = i64::from(job.images_done);
+        in_transaction!(self, |tx| {
+            let st = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .await
+                .map_err(pg_error)?;
+            let result = tx
+                .execute(
+                    &st,
+                    &[
+                        &job.id,
+                        &job.project_id,
+                        &job.job_type.as_str(),
+                        &job.status.as_str(),
+                        &request,
+                        &results,
+                        &images_done,
+                        &job.error_code,
+                        &job.fail_reason,
+                        &job.created_at,
+                        &job.end_time,
+                    ],
+                )
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate),
+                Err(e) => Err(pg_error(e)),
+            }
+        })
+    }
+
+    async fn get_job(&self, id: &str) -> StoreResult<Option<JobRecord>> {
+        reading!(self, |c| {
+            let st = c
+                .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+                .await
+                .map_err(pg_error)?;
+            c.query_opt(&st, &[&id])
+                .await
+                .map_err(pg_error)?
+                .as_ref()
+                .map(job_from_row)
+                .transpose()
+        })
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<JobRecord>> {
+        in_transaction!(self, |tx| {
+            // SKIP LOCKED: replicas claiming at once take different jobs
+            // instead of queueing on the same row.
+            let st = tx
+                .prepare_cached(&format!(
+                    "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $3 \
+                     WHERE id = (SELECT id FROM jobs WHERE status IN ('INIT', 'RUNNING') \
+                     AND lease_until < $2 ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     RETURNING {JOB_COLUMNS}"
+                ))
+                .await
+                .map_err(pg_error)?;
+            tx.query_opt(&st, &[&worker, &now, &lease_until])
+                .await
+                .map_err(pg_error)?
+                .as_ref()
+                .map(job_from_row)
+                .transpose()
+        })
+    }
+
+    async fn run_job_step(
+        &self,
+        worker: &str,
+        job_id: &str,
+        index: u32,
+        planner: StepPlanner,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<JobRecord> {
+        // The planner is FnOnce: a transient failure after it ran cannot
+        // rerun it, so that attempt reports Unavailable and the runner
+        // retries the step with a new planner.
+        let planner = std::sync::Mutex::new(Some(planner));
+        in_transaction!(self, |tx| {
+            // The job row lock fences this step: a worker whose lease was
+            // taken over finds another owner (or a later index) and stops.
+            let st = tx
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS}, lease_owner FROM jobs WHERE id = $1 FOR UPDATE"
+                ))
+                .await
+                .map_err(pg_error)?;
+            let row = tx
+                .query_opt(&st, &[&job_id])
+                .await
+                .map_err(pg_error)?
+                .ok_or(StoreError::NotFound)?;
+            let mut job = job_from_row(&row)?;
+            let owner: Option<String> = row.get(11);
+            if owner.as_deref() != Some(worker)
+                || job.images_done != index
+                || job.status.is_finished()
+            {
+                return Err(StoreError::NotFound);
+            }
+            let image_id = job
+                .request
+                .images
+                .get(index as usize)
+                .cloned()
+                .ok_or(StoreError::NotFound)?;
+            // The image row lock serialises this step with native adds and
+            // with other jobs' steps on the same image (quota, duplicates).
+            let image = lock_image(&tx, &image_id).await?;
+            let members = select_members(&tx, &image_id).await?;
+            let image_created_at = image.as_ref().map_or(0, |i| i.created_at);
+            let Some(planner) = planner.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                return Err(StoreError::Unavailable("job step interrupted".into()));
+            };
+            let plan = planner(&StepInput { image, members });
+            if !plan.add.is_empty() {
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO image_members \
+                         (image_id, member_id, status, created_at, updated_at, image_created_at) \
+                         SELECT $1, m, 'pending', $3, $3, $4 FROM unnest($2::text[]) WITH ORDINALITY AS t(m, n) \
+                         ORDER BY n",
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                tx.execute(&st, &[&image_id, &plan.add, &now, &image_created_at])
+                    .await
+                    .map_err(pg_error)?;
+            }
+            for (member, status) in &plan.set_status {
+                let st = tx
+                    .prepare_cached(
+                        "UPDATE image_members SET updated_at = CASE WHEN status = $3 THEN updated_at \
+                         ELSE $4 END, status = $3 WHERE image_id = $1 AND member_id = $2",
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                tx.execute(&st, &[&image_id, member, &status.as_str(), &now])
+                    .await
+                    .map_err(pg_error)?;
+            }
+            if !plan.remove.is_empty() {
+                let st = tx
+                    .prepare_cached(
+                        "DELETE FROM image_members WHERE image_id = $1 AND member_id = ANY($2)",
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                tx.execute(&st, &[&image_id, &plan.remove])
+                    .await
+                    .map_err(pg_error)?;
+            }
+            advance_job(&mut job, &plan, now);
+            let (_, results) = job_json(&job);
+            let finished = job.status.is_finished();
+            let lease_owner = (!finished).then_some(worker);
+            let lease = if finished { 0 } else { lease_until };
+            let st = tx
+                .prepare_cached(
+                    "UPDATE jobs SET status = $2, results = $3, images_done = $4, error_code = $5, \
+                     fail_reason = $6, end_time = $7, lease_owner = $8, lease_until = $9 WHERE id = $1",
+                )
+                .await
+                .map_err(pg_error)?;
+            tx.execute(
+                &st,
+                &[
+                    &job.id,
+                    &job.status.as_str(),
+                    &results,
+                    &i64::from(job.images_done),
+                    &job.error_code,
+                    &job.fail_reason,
+                    &job.end_time,
+                    &lease_owner,
+                    &lease,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+            Ok(job)
+        })
+    }
+
+    async fn prune_jobs(&self, before: i64, max: u32) -> StoreResult<u64> {
+        let max = i64::from(max);
+        in_transaction!(self, |tx| {
+            let st = tx
+                .prepare_cached(
+                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE end_time IS NOT NULL \
+                     AND end_time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                )
+                .await
+                .map_err(pg_error)?;
+            tx.execute(&st, &[&before, &max]).await.map_err(pg_error)
         })
     }
 

@@ -18,10 +18,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    insert_image_sql, list_images_sql, merge_pages, parse_properties, parse_tags, update_image_sql,
-    ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS,
+    advance_job, insert_image_sql, job_from_columns, job_json, list_images_sql, merge_pages,
+    parse_properties, parse_tags, update_image_sql, ImageEdit, SqlArg, Store, StoreError,
+    StoreResult, IMAGE_COLUMNS, JOB_COLUMNS,
 };
-use crate::domain::model::{ImageQuery, ImageRecord, MemberRecord, MemberStatus, Visibility};
+use crate::domain::model::{
+    ImageQuery, ImageRecord, JobRecord, MemberRecord, MemberStatus, StepInput, StepPlanner,
+    Visibility,
+};
 use crate::error::Error;
 
 /// Jobs taken into one transaction at most.
@@ -49,6 +53,13 @@ impl SqliteStore {
         let conn = Connection::open(&path).map_err(internal)?;
         configure(&conn).map_err(internal)?;
         migrate(&conn)?;
+        // One server per SQLite file: a lease left by a process that is gone
+        // (killed mid-job) is void, so its jobs resume at once.
+        conn.execute(
+            "UPDATE jobs SET lease_until = 0 WHERE status IN ('INIT', 'RUNNING')",
+            [],
+        )
+        .map_err(internal)?;
         // SQLite's PASSIVE auto-checkpoint (every 1,000 pages) keeps the WAL
         // small, but under constant reads it never gets to reset it, and the
         // WAL then grows without bound; the writer watches for that.
@@ -364,14 +375,67 @@ fn select_member(
     .map_err(internal)
 }
 
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<JobRecord>> {
+    let job_type: String = row.get(2)?;
+    let status: String = row.get(3)?;
+    let request: String = row.get(4)?;
+    let results: String = row.get(5)?;
+    Ok(job_from_columns(
+        row.get(0)?,
+        row.get(1)?,
+        &job_type,
+        &status,
+        &request,
+        &results,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+    ))
+}
+
+fn select_job(conn: &Connection, id: &str) -> StoreResult<Option<(JobRecord, Option<String>)>> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS}, lease_owner FROM jobs WHERE id = ?1"
+        ))
+        .and_then(|mut st| {
+            st.query_row([id], |r| {
+                Ok((job_from_row(r)?, r.get::<_, Option<String>>(11)?))
+            })
+            .optional()
+        })
+        .map_err(internal)?;
+    match found {
+        None => Ok(None),
+        Some((job, owner)) => Ok(Some((job?, owner))),
+    }
+}
+
+fn select_image(conn: &Connection, id: &str) -> StoreResult<Option<ImageRecord>> {
+    conn.prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"))
+        .and_then(|mut st| st.query_row([id], image_from_row).optional())
+        .map_err(internal)
+}
+
+fn select_members(conn: &Connection, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
+             WHERE image_id = ?1 ORDER BY rowid",
+        )
+        .map_err(internal)?;
+    let rows = st
+        .query_map([image_id], member_from_row)
+        .map_err(internal)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_image(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"))
-                .and_then(|mut st| st.query_row([id], image_from_row).optional())
-                .map_err(internal)
-        })
+        self.read(|c| select_image(c, id))
     }
 
     async fn list_images(&self, query: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
@@ -420,11 +484,7 @@ impl Store for SqliteStore {
         // The refusal travels in the Ok side so the writer does not count it
         // as a failed job; nothing was written in that case.
         self.write(move |c| {
-            let mut image = c
-                .prepare_cached(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?1"))
-                .and_then(|mut st| st.query_row([&id], image_from_row).optional())
-                .map_err(internal)?
-                .ok_or(StoreError::NotFound)?;
+            let mut image = select_image(c, &id)?.ok_or(StoreError::NotFound)?;
             if let Err(e) = edit(&mut image) {
                 return Ok(Err(e));
             }
@@ -462,18 +522,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_members(&self, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
-        self.read(|c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
-                     WHERE image_id = ?1 ORDER BY rowid",
-                )
-                .map_err(internal)?;
-            let rows = st
-                .query_map([image_id], member_from_row)
-                .map_err(internal)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
-        })
+        self.read(|c| select_members(c, image_id))
     }
 
     async fn add_member(
@@ -566,6 +615,175 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn max_members_per_image(&self, owner: &str) -> StoreResult<u64> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM image_members m \
+                 JOIN images i ON i.id = m.image_id WHERE i.owner = ?1 GROUP BY m.image_id)",
+            )
+            .and_then(|mut st| st.query_row([owner], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(internal)
+        })
+    }
+
+    async fn create_job(&self, job: JobRecord) -> StoreResult<()> {
+        self.write(move |c| {
+            let (request, results) = job_json(&job);
+            let r = c
+                .prepare_cached(&format!(
+                    "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        job.id,
+                        job.project_id,
+                        job.job_type.as_str(),
+                        job.status.as_str(),
+                        request,
+                        results,
+                        job.images_done,
+                        job.error_code,
+                        job.fail_reason,
+                        job.created_at,
+                        job.end_time,
+                    ])
+                });
+            match r {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
+                {
+                    Err(StoreError::Duplicate)
+                }
+                Err(e) => Err(internal(e)),
+            }
+        })
+        .await
+    }
+
+    async fn get_job(&self, id: &str) -> StoreResult<Option<JobRecord>> {
+        self.read(|c| Ok(select_job(c, id)?.map(|(job, _)| job)))
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<JobRecord>> {
+        let worker = worker.to_owned();
+        self.write(move |c| {
+            // The writer is the only writer: nothing can claim in between.
+            let id: Option<String> = c
+                .prepare_cached(
+                    "SELECT id FROM jobs WHERE status IN ('INIT', 'RUNNING') AND lease_until < ?1 \
+                     ORDER BY created_at LIMIT 1",
+                )
+                .and_then(|mut st| st.query_row([now], |r| r.get(0)).optional())
+                .map_err(internal)?;
+            let Some(id) = id else { return Ok(None) };
+            c.prepare_cached(
+                "UPDATE jobs SET status = 'RUNNING', lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+            )
+            .and_then(|mut st| st.execute(params![id, worker, lease_until]))
+            .map_err(internal)?;
+            Ok(select_job(c, &id)?.map(|(job, _)| job))
+        })
+        .await
+    }
+
+    async fn run_job_step(
+        &self,
+        worker: &str,
+        job_id: &str,
+        index: u32,
+        planner: StepPlanner,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<JobRecord> {
+        let (worker, job_id) = (worker.to_owned(), job_id.to_owned());
+        self.write(move |c| {
+            let (mut job, owner) = select_job(c, &job_id)?.ok_or(StoreError::NotFound)?;
+            if owner.as_deref() != Some(worker.as_str())
+                || job.images_done != index
+                || job.status.is_finished()
+            {
+                return Err(StoreError::NotFound);
+            }
+            let image_id = job
+                .request
+                .images
+                .get(index as usize)
+                .cloned()
+                .ok_or(StoreError::NotFound)?;
+            let image = select_image(c, &image_id)?;
+            let members = select_members(c, &image_id)?;
+            let image_created_at = image.as_ref().map_or(0, |i| i.created_at);
+            let plan = planner(&StepInput { image, members });
+            for member in &plan.add {
+                c.prepare_cached(
+                    "INSERT INTO image_members \
+                     (image_id, member_id, status, created_at, updated_at, image_created_at) \
+                     VALUES (?1, ?2, 'pending', ?3, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute(params![image_id, member, now, image_created_at]))
+                .map_err(internal)?;
+            }
+            for (member, status) in &plan.set_status {
+                c.prepare_cached(
+                    "UPDATE image_members SET updated_at = CASE WHEN status = ?3 THEN updated_at \
+                     ELSE ?4 END, status = ?3 WHERE image_id = ?1 AND member_id = ?2",
+                )
+                .and_then(|mut st| st.execute(params![image_id, member, status.as_str(), now]))
+                .map_err(internal)?;
+            }
+            for member in &plan.remove {
+                c.prepare_cached(
+                    "DELETE FROM image_members WHERE image_id = ?1 AND member_id = ?2",
+                )
+                .and_then(|mut st| st.execute(params![image_id, member]))
+                .map_err(internal)?;
+            }
+            advance_job(&mut job, &plan, now);
+            let (_, results) = job_json(&job);
+            let finished = job.status.is_finished();
+            c.prepare_cached(
+                "UPDATE jobs SET status = ?2, results = ?3, images_done = ?4, error_code = ?5, \
+                 fail_reason = ?6, end_time = ?7, lease_owner = ?8, lease_until = ?9 WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    job.id,
+                    job.status.as_str(),
+                    results,
+                    job.images_done,
+                    job.error_code,
+                    job.fail_reason,
+                    job.end_time,
+                    (!finished).then_some(&worker),
+                    if finished { 0 } else { lease_until },
+                ])
+            })
+            .map_err(internal)?;
+            Ok(job)
+        })
+        .await
+    }
+
+    async fn prune_jobs(&self, before: i64, max: u32) -> StoreResult<u64> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE end_time IS NOT NULL \
+                 AND end_time < ?1 LIMIT ?2)",
+            )
+            .and_then(|mut st| st.execute(params![before, max]))
+            .map(|n| n as u64)
+            .map_err(internal)
+        })
+        .await
+    }
+
     async fn shutdown(&self) {
         // Jobs queued before the stop marker are still committed and answered.
         let _ = self.writer.send(None).await;
@@ -611,6 +829,7 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let page = store
             .list_images(&ImageQuery {
+                kind: None,
                 caller_project: "consumer".into(),
                 admin: false,
                 visibility: Some(VisibilityFilter::Only(Visibility::Shared)),

@@ -3,6 +3,8 @@
 //! `tests/lockstep.rs` compares the document derived from this trait with the
 //! hand-written one; change the document first, then this file.
 
+pub mod huawei;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::domain::model::{MemberStatus, Visibility};
-use crate::reply::{CreatedHeaders, JsonBody, LenientQuery, Reply};
+use crate::reply::{CreatedHeaders, JsonBody, LenientQuery, OptionalJsonBody, Reply};
+use huawei::*;
 
 // ---------------------------------------------------------------------------
 // Members
@@ -365,15 +368,39 @@ pub enum ErrorCode {
     /// 403: the caller's role or project may not do this.
     #[serde(rename = "IMG.0026")]
     Img0026,
+    /// 400: an image named in a batch call does not exist (or the caller
+    /// cannot see it).
+    #[serde(rename = "IMG.0027")]
+    Img0027,
+    /// 400: only the image's owner may share it or stop sharing it.
+    #[serde(rename = "IMG.0047")]
+    Img0047,
+    /// 400: an image ID in a batch call is not a UUID.
+    #[serde(rename = "IMG.0066")]
+    Img0066,
+    /// 400: a project ID in a batch call is malformed.
+    #[serde(rename = "IMG.0067")]
+    Img0067,
     /// 400: an image cannot be shared with its own project.
     #[serde(rename = "IMG.0076")]
     Img0076,
+    /// 400: the image's visibility is not `shared` (`private` and
+    /// `community` images have no members).
+    #[serde(rename = "IMG.0084")]
+    Img0084,
     /// 404: the image does not exist or is not visible to the caller.
     #[serde(rename = "IMG.0086")]
     Img0086,
     /// 413: the image has reached its member quota.
     #[serde(rename = "IMG.0088")]
     Img0088,
+    /// 400: a public image cannot be shared.
+    #[serde(rename = "IMG.0089")]
+    Img0089,
+    /// 400: not supported: Windows images, or shares with accounts
+    /// (`domains`) and organizations, which this server does not offer yet.
+    #[serde(rename = "IMG.0105")]
+    Img0105,
     /// 401: no valid credentials: the token is missing, unknown or expired,
     /// or an AK/SK signature was refused (the message says why).
     #[serde(rename = "imgshare.unauthorized")]
@@ -466,6 +493,7 @@ pub type MembersReply = Reply<HttpResponseOk<Members>>;
 pub type ImageReply = Reply<HttpResponseOk<Image>>;
 pub type SchemaReply = Reply<HttpResponseOk<serde_json::Value>>;
 pub type DeletedReply = Reply<HttpResponseDeleted>;
+pub type JobReply = Reply<HttpResponseOk<JobCreated>>;
 
 #[dropshot::api_description {
     tag_config = {
@@ -486,6 +514,13 @@ pub type DeletedReply = Reply<HttpResponseDeleted>;
             },
             versions = {
                 description = "Version discovery (no token needed).",
+            },
+            huawei = {
+                description = "Huawei IMS's own sharing API: batch share, accept and unshare \
+                               calls carried out by durable jobs, the jobs, v1 member reads, \
+                               the member quota and Huawei's image list. Errors the batch \
+                               calls find in the request are answered 400 with Huawei's \
+                               `IMG.xxxx` code before any job exists.",
             },
         },
     },
@@ -585,12 +620,14 @@ pub trait ImgshareApi {
     /// Delete an image
     ///
     /// Owner or admin only; protected images cannot be deleted. The image's
-    /// memberships are removed with it.
+    /// memberships are removed with it. Huawei's SDK may send a body,
+    /// `{"delete_backup": bool}`; it is accepted and ignored.
     #[endpoint { method = DELETE, path = "/v2/images/{image_id}", tags = ["images"] }]
     async fn delete_image(
         rqctx: RequestContext<Self::Context>,
         auth: Header<AuthHeaders>,
         path: Path<ImagePath>,
+        body: OptionalJsonBody<ImageDeleteBody>,
     ) -> Result<DeletedReply, ApiError>;
 
     /// List image members
@@ -703,18 +740,172 @@ pub trait ImgshareApi {
         rqctx: RequestContext<Self::Context>,
         auth: Header<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError>;
+
+    // Huawei IMS (`api/huawei.rs`, handlers in `huawei.rs`). The
+    // `/v1/cloudimages/…` routes are registered as `/v1/{project_id}/…` (see
+    // `CloudImagesPath`) and published under their literal path.
+
+    /// Share images with projects (batch)
+    ///
+    /// Huawei's `BatchAddMembers`: shares each image with each project, as a
+    /// job. The request is checked whole first (400 with an `IMG.xxxx` code,
+    /// nothing written); the job then adds the members image by image, all
+    /// or nothing per image, and reports each image × project in its results.
+    /// Owner (or admin) only; at most 100 images and 100 projects.
+    #[endpoint { method = POST, path = "/v1/{project_id}/members", tags = ["huawei"] }]
+    async fn batch_add_members(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+        body: JsonBody<BatchMembersRequest>,
+    ) -> Result<JobReply, ApiError>;
+
+    /// Accept or reject shared images (batch)
+    ///
+    /// Huawei's `BatchUpdateMembers`: the member (`project_id`, the caller's
+    /// own project) sets its membership of each image to `accepted` or
+    /// `rejected`, as a job.
+    #[endpoint { method = PUT, path = "/v1/{project_id}/members", tags = ["huawei"] }]
+    async fn batch_update_members(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+        body: JsonBody<BatchUpdateRequest>,
+    ) -> Result<JobReply, ApiError>;
+
+    /// Stop sharing images with projects (batch)
+    ///
+    /// Huawei's `BatchDeleteMembers` (a DELETE with a JSON body): removes each
+    /// project from each image's members, as a job, all or nothing per image.
+    #[endpoint { method = DELETE, path = "/v1/{project_id}/members", tags = ["huawei"] }]
+    async fn batch_delete_members(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+        body: JsonBody<BatchMembersRequest>,
+    ) -> Result<JobReply, ApiError>;
+
+    /// Show a job's progress
+    ///
+    /// Huawei's `ShowJobProgress`: the same job as `show_job`. Only the
+    /// project that started the job (and admins) may read it; others get 404.
+    #[endpoint { method = GET, path = "/v1/{project_id}/job/{job_id}", tags = ["huawei"] }]
+    async fn show_job_progress(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<CloudImagesJobPath>,
+    ) -> Result<Reply<HttpResponseOk<Job>>, ApiError>;
+
+    /// Show the member quota
+    ///
+    /// Huawei's `ShowImageQuota`: `image_member`, the members an image may
+    /// have (`--member-quota`).
+    #[endpoint { method = GET, path = "/v1/{project_id}/quota", tags = ["huawei"] }]
+    async fn show_image_quota(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<CloudImagesPath>,
+    ) -> Result<Reply<HttpResponseOk<Quotas>>, ApiError>;
+
+    /// Show a job
+    ///
+    /// Huawei's `ShowJob`, which Huawei's Terraform provider polls. The path
+    /// project must be the caller's (else 403); only the project that started
+    /// the job (and admins) may read it, others get 404.
+    #[endpoint { method = GET, path = "/v1/{project_id}/jobs/{job_id}", tags = ["huawei"] }]
+    async fn show_job(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ProjectJobPath>,
+    ) -> Result<Reply<HttpResponseOk<Job>>, ApiError>;
+
+    /// List image members (v1)
+    ///
+    /// Huawei's `ListImageMembers`: the native list with each member's
+    /// `member_type`, 500 members per page unless `limit` says otherwise. The
+    /// path project must be the caller's (else 403).
+    #[endpoint {
+        method = GET,
+        path = "/v1/{project_id}/cloudimages/{image_id}/members",
+        tags = ["huawei"],
+    }]
+    async fn list_image_members(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ProjectImagePath>,
+        query: LenientQuery<V1MemberListQuery>,
+    ) -> Result<Reply<HttpResponseOk<V1Members>>, ApiError>;
+
+    /// Show an image member (v1)
+    ///
+    /// Huawei's `ShowImageMember`: the native show with `member_type`. The
+    /// path project must be the caller's (else 403).
+    #[endpoint {
+        method = GET,
+        path = "/v1/{project_id}/cloudimages/{image_id}/members/{member_id}",
+        tags = ["huawei"],
+    }]
+    async fn show_image_member(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ProjectMemberPath>,
+    ) -> Result<Reply<HttpResponseOk<V1Member>>, ApiError>;
+
+    /// List images (Huawei)
+    ///
+    /// Huawei's `ListImages`: the native list, newest first, with each
+    /// image's `__imagetype` (`gold`, `private`, `shared`) and `page_info`.
+    /// `__imagetype=shared` lists the images shared with the caller whose
+    /// membership is in `member_status` (default `accepted`).
+    #[endpoint { method = GET, path = "/v2/cloudimages", tags = ["huawei"] }]
+    async fn list_cloud_images(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        query: LenientQuery<CloudImageListQuery>,
+    ) -> Result<Reply<HttpResponseOk<CloudImages>>, ApiError>;
 }
 
 /// The OpenAPI document dropshot derives from the trait (no implementation needed).
 pub fn derived_openapi() -> serde_json::Value {
     let api = imgshare_api_mod::stub_api_description().expect("valid API description");
-    let mut doc = api.openapi("imgshare", semver::Version::new(2, 2, 0));
+    let mut doc = api.openapi("imgshare", semver::Version::new(2, 3, 0));
     doc.description(
         "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
-         (\"Native OpenStack API\").",
+         (\"Native OpenStack API\"), and Huawei IMS's own sharing API.",
     );
     doc.license("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0");
-    doc.json().expect("serialisable OpenAPI document")
+    let mut json = doc.json().expect("serialisable OpenAPI document");
+    publish_cloudimages_paths(&mut json);
+    // dropshot 0.18 writes `required: true` on every request body.
+    if let Some(body) = json.pointer_mut("/paths/~1v2~1images~1{image_id}/delete/requestBody") {
+        body["required"] = false.into();
+    }
+    json
+}
+
+/// Routes registered as `/v1/{project_id}/<rest>` that are published as
+/// `/v1/cloudimages/<rest>` (see `huawei::CloudImagesPath`).
+pub const CLOUDIMAGES_ROUTES: &[&str] = &["members", "job/{job_id}", "quota"];
+
+/// Renames those routes to their literal path and drops the `project_id`
+/// path parameter, which only ever holds `cloudimages`.
+fn publish_cloudimages_paths(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for rest in CLOUDIMAGES_ROUTES {
+        let Some(mut item) = paths.remove(&format!("/v1/{{project_id}}/{rest}")) else {
+            continue;
+        };
+        if let Some(ops) = item.as_object_mut() {
+            for op in ops.values_mut() {
+                if let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+                    params.retain(|p| !(p["in"] == "path" && p["name"] == "project_id"));
+                }
+            }
+        }
+        paths.insert(format!("/v1/cloudimages/{rest}"), item);
+    }
 }
 
 /// Extractor failures that slip past our lenient extractors still get the envelope.

@@ -1,0 +1,751 @@
+//! Huawei's batch member calls as durable jobs.
+//!
+//! A batch call is checked whole before anything is written (Huawei answers
+//! those failures 400 with an `IMG.xxxx` code); then one job row is committed
+//! and its ID answered. Runners take jobs from the store, one image per step:
+//! each step is one transaction that applies that image's changes and records
+//! their outcomes and the job's progress together, under a lease. So a job
+//! acknowledged before a crash resumes where it stopped, and no image's step
+//! is applied twice, across restarts and across replicas.
+//!
+//! Per image, a step is all or nothing: when any of its items cannot be done
+//! (quota, already a member, not a member, image gone), none of that image's
+//! items are, and every one is reported `fail`; other images are unaffected.
+//! The job ends `SUCCESS` when every item succeeded, else `FAIL` with the
+//! first failure's code and reason.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::model::{
+    now_millis, Caller, JobItem, JobRecord, JobRequest, JobStatus, JobType, MemberStatus,
+    StepInput, StepPlan, Visibility,
+};
+use super::{canonical_image_id, Service};
+use crate::api::huawei::{BatchMembersRequest, BatchUpdateRequest, BATCH_MAX};
+use crate::api::ErrorCode;
+use crate::error::Error;
+use crate::store::StoreError;
+
+/// Codes of per-item failures, reported in a job's results.
+pub mod item_codes {
+    /// The image no longer exists (deleted after the job was accepted).
+    pub const IMAGE_GONE: &str = "IMG.0027";
+    /// The image is no longer `shared`.
+    pub const NOT_SHARED: &str = "IMG.0084";
+    /// The image's member quota would be exceeded.
+    pub const QUOTA: &str = "IMG.0088";
+    /// The project is already a member (add).
+    pub const ALREADY_MEMBER: &str = "IMG.0112";
+    /// The project is not a member (delete).
+    pub const NOT_MEMBER_DELETE: &str = "IMG.0113";
+    /// The project is not a member (update).
+    pub const NOT_MEMBER_UPDATE: &str = "IMG.0114";
+}
+
+/// Job runner settings.
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// How long a claimed job stays with its runner without progress before
+    /// another runner (another replica) may take it over.
+    pub lease: Duration,
+    /// How long finished jobs are kept.
+    pub retention: Duration,
+    /// Runners per server.
+    pub runners: usize,
+    /// How often idle runners look for jobs other replicas accepted.
+    pub poll: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            lease: Duration::from_secs(30),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            runners: 2,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+fn refused(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error::BatchRefused(code, message.into())
+}
+
+/// The caller's project, if the caller may make batch calls at all.
+fn writer_project(caller: &Caller, action: &'static str) -> Result<String, Error> {
+    match &caller.project_id {
+        Some(p) if caller.can_write() => Ok(p.clone()),
+        _ => Err(Error::PolicyDenied(action)),
+    }
+}
+
+/// Parses a batch body with serde, answering `IMG.0001` with serde's reason.
+fn parse_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, Error> {
+    if !body.is_object() {
+        return Err(Error::InvalidBody(
+            "The request body must be a JSON object.".into(),
+        ));
+    }
+    serde_json::from_value(body)
+        .map_err(|e| Error::InvalidBody(format!("Invalid request body: {e}")))
+}
+
+/// Canonical image IDs, in order, without repeats: 1 to `BATCH_MAX`.
+fn image_ids(images: &[String]) -> Result<Vec<String>, Error> {
+    if images.is_empty() {
+        return Err(Error::InvalidBody(
+            "images must name at least one image.".into(),
+        ));
+    }
+    if images.len() > BATCH_MAX {
+        return Err(Error::InvalidBody(format!(
+            "images names {} images; at most {BATCH_MAX} per call.",
+            images.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(images.len());
+    for raw in images {
+        let id = canonical_image_id(raw).ok_or_else(|| {
+            refused(
+                ErrorCode::Img0066,
+                format!("Image ID {raw:?} is incorrect."),
+            )
+        })?;
+        if seen.insert(id.clone()) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// A project ID as a batch call may name it: 1 to 255 characters, no
+/// whitespace or control characters.
+fn valid_project_id(p: &str) -> bool {
+    let n = p.chars().count();
+    (1..=super::members::MEMBER_ID_MAX_CHARS).contains(&n)
+        && !p.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// The target projects of an add or delete, in order, without repeats.
+fn target_projects(req: &BatchMembersRequest) -> Result<Vec<String>, Error> {
+    let non_empty = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if non_empty(&req.domains) || non_empty(&req.organizations) {
+        return Err(refused(
+            ErrorCode::Img0105,
+            "Sharing with accounts (domains) or organizations is not supported by this server; \
+             name projects.",
+        ));
+    }
+    let projects = req.projects.as_deref().unwrap_or_default();
+    if projects.is_empty() {
+        return Err(Error::InvalidBody(
+            "At least one of projects, domains or organizations must name a target.".into(),
+        ));
+    }
+    if projects.len() > BATCH_MAX {
+        return Err(Error::InvalidBody(format!(
+            "projects names {} projects; at most {BATCH_MAX} per call.",
+            projects.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(projects.len());
+    for p in projects {
+        if !valid_project_id(p) {
+            return Err(refused(
+                ErrorCode::Img0067,
+                format!("Project ID {p:?} is incorrect: 1 to 255 characters, no spaces or control characters."),
+            ));
+        }
+        if seen.insert(p.clone()) {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+impl Service {
+    /// Batch add (`add = true`) or batch delete: checks the request whole,
+    /// then records the job. Nothing is written when a check fails.
+    pub async fn batch_share(
+        &self,
+        caller: &Caller,
+        body: serde_json::Value,
+        add: bool,
+    ) -> Result<JobRecord, Error> {
+        let project = writer_project(caller, if add { "add_member" } else { "delete_member" })?;
+        let req: BatchMembersRequest = parse_body(body)?;
+        let images = image_ids(&req.images)?;
+        let projects = target_projects(&req)?;
+        for id in &images {
+            let image = self.visible_image(caller, id).await?.ok_or_else(|| {
+                refused(ErrorCode::Img0027, format!("Image {id} does not exist."))
+            })?;
+            if !(caller.is_admin() || caller.in_project(&image.owner)) {
+                return Err(refused(
+                    ErrorCode::Img0047,
+                    format!("Only the owner of image {id} may change its members."),
+                ));
+            }
+            match image.visibility {
+                Visibility::Shared => {}
+                Visibility::Public => {
+                    return Err(refused(
+                        ErrorCode::Img0089,
+                        format!("Image {id} is public; public images cannot be shared."),
+                    ))
+                }
+                other => {
+                    return Err(refused(
+                        ErrorCode::Img0084,
+                        format!(
+                            "Image {id} is {}; only images with visibility shared have members.",
+                            other.as_str()
+                        ),
+                    ))
+                }
+            }
+            if add && image.is_windows() {
+                return Err(refused(
+                    ErrorCode::Img0105,
+                    format!("Image {id} is a Windows image; Windows images cannot be shared."),
+                ));
+            }
+            if add && projects.contains(&image.owner) {
+                return Err(Error::SelfShare);
+            }
+        }
+        let job_type = if add {
+            JobType::AddMembers
+        } else {
+            JobType::DeleteMembers
+        };
+        self.accept_job(
+            project,
+            job_type,
+            JobRequest {
+                images,
+                projects,
+                status: None,
+                quota: self.member_quota,
+            },
+        )
+        .await
+    }
+
+    /// Batch update: the member accepts or rejects images shared with it.
+    pub async fn batch_update(
+        &self,
+        caller: &Caller,
+        body: serde_json::Value,
+    ) -> Result<JobRecord, Error> {
+        let project = writer_project(caller, "modify_member")?;
+        let req: BatchUpdateRequest = parse_body(body)?;
+        if !valid_project_id(&req.project_id) {
+            return Err(refused(
+                ErrorCode::Img0067,
+                format!("Project ID {:?} is incorrect.", req.project_id),
+            ));
+        }
+        if !(caller.is_admin() || caller.in_project(&req.project_id)) {
+            return Err(Error::ProjectMismatch(req.project_id));
+        }
+        let images = image_ids(&req.images)?;
+        for id in &images {
+            self.visible_image(caller, id).await?.ok_or_else(|| {
+                refused(ErrorCode::Img0027, format!("Image {id} does not exist."))
+            })?;
+        }
+        let status = match req.status {
+            crate::api::huawei::BatchMemberStatus::Accepted => MemberStatus::Accepted,
+            crate::api::huawei::BatchMemberStatus::Rejected => MemberStatus::Rejected,
+        };
+        self.accept_job(
+            project,
+            JobType::UpdateMembers,
+            JobRequest {
+                images,
+                projects: vec![req.project_id],
+                status: Some(status),
+                quota: None,
+            },
+        )
+        .await
+    }
+
+    /// Commits the job, then wakes a runner.
+    async fn accept_job(
+        &self,
+        project: String,
+        job_type: JobType,
+        request: JobRequest,
+    ) -> Result<JobRecord, Error> {
+        let job = JobRecord {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            project_id: project,
+            job_type,
+            status: JobStatus::Init,
+            request,
+            results: Vec::new(),
+            images_done: 0,
+            error_code: None,
+            fail_reason: None,
+            created_at: now_millis(),
+            end_time: None,
+        };
+        self.store.create_job(job.clone()).await?;
+        self.job_wakeup.notify_one();
+        Ok(job)
+    }
+
+    /// A job, if the caller may see it: the project that asked for it, and
+    /// admins. `path_project`: the project a `/v1/{project_id}/…` path names.
+    pub async fn get_job(
+        &self,
+        caller: &Caller,
+        path_project: Option<&str>,
+        job_id: &str,
+    ) -> Result<JobRecord, Error> {
+        if let Some(p) = path_project {
+            check_path_project(caller, p)?;
+        }
+        let not_found = || Error::JobNotFound(job_id.to_owned());
+        let well_formed = job_id.len() == 32 && job_id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed {
+            return Err(not_found());
+        }
+        let job = self
+            .store
+            .get_job(&job_id.to_ascii_lowercase())
+            .await?
+            .ok_or_else(not_found)?;
+        if caller.is_admin() || caller.in_project(&job.project_id) {
+            Ok(job)
+        } else {
+            Err(not_found())
+        }
+    }
+}
+
+impl Service {
+    /// The member quota and how close the caller's images come to it: the
+    /// most members any of them has.
+    pub async fn member_quota_usage(&self, caller: &Caller) -> Result<(u64, Option<u64>), Error> {
+        let Some(project) = &caller.project_id else {
+            return Err(Error::PolicyDenied("get_quota"));
+        };
+        if !caller.can_read() {
+            return Err(Error::PolicyDenied("get_quota"));
+        }
+        let used = self.store.max_members_per_image(project).await?;
+        Ok((used, self.member_quota))
+    }
+}
+
+/// `/v1/{project_id}/…`: the path project must be the caller's.
+pub fn check_path_project(caller: &Caller, project: &str) -> Result<(), Error> {
+    if caller.in_project(project) || (caller.is_admin() && caller.project_id.is_none()) {
+        Ok(())
+    } else {
+        Err(Error::ProjectMismatch(project.to_owned()))
+    }
+}
+
+/// What one image's step writes, from what the store found.
+pub fn plan_step(
+    job_type: JobType,
+    request: &JobRequest,
+    image_id: &str,
+    input: &StepInput,
+) -> StepPlan {
+    let fail_all = |code: &str, reason: String| StepPlan {
+        results: request
+            .projects
+            .iter()
+            .map(|p| JobItem {
+                image_id: image_id.to_owned(),
+                project_id: p.clone(),
+                ok: false,
+                error_code: Some(code.to_owned()),
+            })
+            .collect(),
+        failure: Some((code.to_owned(), reason)),
+        ..Default::default()
+    };
+    let Some(image) = &input.image else {
+        return fail_all(
+            item_codes::IMAGE_GONE,
+            format!("Image {image_id} no longer exists."),
+        );
+    };
+    if job_type != JobType::UpdateMembers && image.visibility != Visibility::Shared {
+        return fail_all(
+            item_codes::NOT_SHARED,
+            format!("Image {image_id} is no longer shared."),
+        );
+    }
+    let is_member = |p: &str| input.members.iter().any(|m| m.member_id == p);
+    // Each item's own failure, if any.
+    let mut failures: Vec<Option<(&str, String)>> = request
+        .projects
+        .iter()
+        .map(|p| match job_type {
+            JobType::AddMembers if is_member(p) => Some((
+                item_codes::ALREADY_MEMBER,
+                format!("Project {p} is already a member of image {image_id}."),
+            )),
+            JobType::DeleteMembers if !is_member(p) => Some((
+                item_codes::NOT_MEMBER_DELETE,
+                format!("Project {p} is not a member of image {image_id}."),
+            )),
+            JobType::UpdateMembers if !is_member(p) => Some((
+                item_codes::NOT_MEMBER_UPDATE,
+                format!("Project {p} is not a member of image {image_id}."),
+            )),
+            _ => None,
+        })
+        .collect();
+    if job_type == JobType::AddMembers {
+        if let Some(max) = request.quota {
+            let mut count = input.members.len() as u64;
+            for (i, _) in request.projects.iter().enumerate() {
+                if failures[i].is_none() {
+                    count += 1;
+                    if count > max {
+                        failures[i] = Some((
+                            item_codes::QUOTA,
+                            format!(
+                                "Image member limit exceeded for image {image_id}: attempted \
+                                 {count}, maximum {max}."
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let first = failures.iter().flatten().next().cloned();
+    let results = request
+        .projects
+        .iter()
+        .zip(&failures)
+        .map(|(p, f)| JobItem {
+            image_id: image_id.to_owned(),
+            project_id: p.clone(),
+            ok: first.is_none(),
+            error_code: f.as_ref().map(|(c, _)| (*c).to_owned()),
+        })
+        .collect();
+    if let Some((code, reason)) = first {
+        return StepPlan {
+            results,
+            failure: Some((code.to_owned(), reason)),
+            ..Default::default()
+        };
+    }
+    let mut plan = StepPlan {
+        results,
+        ..Default::default()
+    };
+    match job_type {
+        JobType::AddMembers => plan.add = request.projects.clone(),
+        JobType::DeleteMembers => plan.remove = request.projects.clone(),
+        JobType::UpdateMembers => {
+            let status = request.status.unwrap_or(MemberStatus::Accepted);
+            plan.set_status = request
+                .projects
+                .iter()
+                .map(|p| (p.clone(), status))
+                .collect();
+        }
+    }
+    plan
+}
+
+/// Stops the runners: set to `true`, then await the handles.
+pub struct Runners {
+    stop: watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Runners {
+    /// Starts `settings.runners` runners on this server's store.
+    pub fn start(service: Service, settings: JobSettings) -> Runners {
+        let (stop, stop_rx) = watch::channel(false);
+        let server = uuid::Uuid::new_v4().simple().to_string();
+        let handles = (0..settings.runners.max(1))
+            .map(|n| {
+                let runner = Runner {
+                    service: service.clone(),
+                    worker: format!("{server}-{n}"),
+                    settings: settings.clone(),
+                    stop: stop_rx.clone(),
+                };
+                tokio::spawn(runner.run(n == 0))
+            })
+            .collect();
+        Runners { stop, handles }
+    }
+
+    /// Lets each runner finish its current step, then stops them. A job
+    /// left half done resumes at the next start (or on another replica).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+struct Runner {
+    service: Service,
+    worker: String,
+    settings: JobSettings,
+    stop: watch::Receiver<bool>,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Runner {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    async fn run(mut self, prunes: bool) {
+        let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+        while !self.stopping() {
+            if prunes && last_prune.elapsed() >= Duration::from_secs(60) {
+                last_prune = std::time::Instant::now();
+                self.prune().await;
+            }
+            let now = now_millis();
+            let claimed = self
+                .service
+                .store
+                .claim_job(&self.worker, now, now + millis(self.settings.lease))
+                .await;
+            match claimed {
+                Ok(Some(job)) => {
+                    self.run_job(job).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot claim a job; retrying"),
+            }
+            let wakeup = Arc::clone(&self.service.job_wakeup);
+            tokio::select! {
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = self.stop.changed() => {}
+            }
+        }
+    }
+
+    async fn run_job(&self, mut job: JobRecord) {
+        tracing::info!(job_id = %job.id, job_type = job.job_type.as_str(),
+            images = job.request.images.len(), from = job.images_done, "running job");
+        let mut failures = 0u32;
+        while !job.status.is_finished() {
+            if self.stopping() {
+                return;
+            }
+            let index = job.images_done;
+            let Some(image_id) = job.request.images.get(index as usize).cloned() else {
+                tracing::error!(job_id = %job.id, index, "job index past its images");
+                return;
+            };
+            let (job_type, request) = (job.job_type, job.request.clone());
+            let planner =
+                Box::new(move |input: &StepInput| plan_step(job_type, &request, &image_id, input));
+            let now = now_millis();
+            match self
+                .service
+                .store
+                .run_job_step(
+                    &self.worker,
+                    &job.id,
+                    index,
+                    planner,
+                    now,
+                    now + millis(self.settings.lease),
+                )
+                .await
+            {
+                Ok(next) => {
+                    failures = 0;
+                    job = next;
+                }
+                Err(StoreError::NotFound) => {
+                    tracing::warn!(job_id = %job.id, "job lease lost; another runner has it");
+                    return;
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(job_id = %job.id, error = %e, failures, "job step failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 << failures.min(6))).await;
+                }
+            }
+        }
+        tracing::info!(job_id = %job.id, status = job.status.as_str(), "job finished");
+    }
+
+    async fn prune(&self) {
+        let before = now_millis() - millis(self.settings.retention);
+        loop {
+            match self.service.store.prune_jobs(before, 500).await {
+                Ok(n) if n == 500 && !self.stopping() => tokio::task::yield_now().await,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(removed = n, "pruned finished jobs");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot prune jobs");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{ImageRecord, MemberRecord};
+
+    fn image(visibility: Visibility) -> ImageRecord {
+        ImageRecord {
+            id: "i".into(),
+            name: None,
+            status: "queued".into(),
+            visibility,
+            owner: "owner".into(),
+            protected: false,
+            os_hidden: false,
+            disk_format: None,
+            container_format: None,
+            min_disk: 0,
+            min_ram: 0,
+            tags: vec![],
+            properties: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn member(p: &str) -> MemberRecord {
+        MemberRecord {
+            image_id: "i".into(),
+            member_id: p.into(),
+            status: MemberStatus::Pending,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn request(projects: &[&str], quota: Option<u64>) -> JobRequest {
+        JobRequest {
+            images: vec!["i".into()],
+            projects: projects.iter().map(|p| p.to_string()).collect(),
+            status: None,
+            quota,
+        }
+    }
+
+    #[test]
+    fn add_applies_every_item_when_all_can_be_done() {
+        let input = StepInput {
+            image: Some(image(Visibility::Shared)),
+            members: vec![member("a")],
+        };
+        let plan = plan_step(
+            JobType::AddMembers,
+            &request(&["b", "c"], Some(3)),
+            "i",
+            &input,
+        );
+        assert_eq!(plan.add, ["b", "c"]);
+        assert!(plan.failure.is_none());
+        assert!(plan.results.iter().all(|r| r.ok && r.error_code.is_none()));
+    }
+
+    #[test]
+    fn add_is_all_or_nothing_per_image() {
+        // Quota 2 with one member: "b" fits, "c" does not; "a" is a member.
+        let input = StepInput {
+            image: Some(image(Visibility::Shared)),
+            members: vec![member("a")],
+        };
+        let plan = plan_step(
+            JobType::AddMembers,
+            &request(&["b", "a", "c"], Some(2)),
+            "i",
+            &input,
+        );
+        assert!(plan.add.is_empty(), "nothing of a failed image is written");
+        let codes: Vec<_> = plan
+            .results
+            .iter()
+            .map(|r| (r.ok, r.error_code.as_deref()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (false, None),
+                (false, Some("IMG.0112")),
+                (false, Some("IMG.0088"))
+            ]
+        );
+        assert_eq!(plan.failure.unwrap().0, "IMG.0112");
+    }
+
+    #[test]
+    fn delete_and_update_need_existing_members() {
+        let input = StepInput {
+            image: Some(image(Visibility::Shared)),
+            members: vec![member("a")],
+        };
+        let plan = plan_step(JobType::DeleteMembers, &request(&["a"], None), "i", &input);
+        assert_eq!(plan.remove, ["a"]);
+        let plan = plan_step(
+            JobType::DeleteMembers,
+            &request(&["a", "z"], None),
+            "i",
+            &input,
+        );
+        assert!(plan.remove.is_empty());
+        assert_eq!(plan.failure.unwrap().0, "IMG.0113");
+        let mut update = request(&["z"], None);
+        update.status = Some(MemberStatus::Accepted);
+        let plan = plan_step(JobType::UpdateMembers, &update, "i", &input);
+        assert_eq!(plan.failure.unwrap().0, "IMG.0114");
+        update.projects = vec!["a".into()];
+        let plan = plan_step(JobType::UpdateMembers, &update, "i", &input);
+        assert_eq!(plan.set_status, [("a".to_string(), MemberStatus::Accepted)]);
+    }
+
+    #[test]
+    fn a_vanished_or_unshared_image_fails_its_items() {
+        let gone = StepInput {
+            image: None,
+            members: vec![],
+        };
+        let plan = plan_step(JobType::AddMembers, &request(&["b"], None), "i", &gone);
+        assert_eq!(plan.failure.unwrap().0, "IMG.0027");
+        let private = StepInput {
+            image: Some(image(Visibility::Private)),
+            members: vec![],
+        };
+        let plan = plan_step(JobType::AddMembers, &request(&["b"], None), "i", &private);
+        assert_eq!(plan.failure.unwrap().0, "IMG.0084");
+        assert!(plan.add.is_empty());
+    }
+}
