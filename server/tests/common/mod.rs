@@ -44,7 +44,13 @@ pub fn write_tokens(dir: &Path) {
 /// Starts the binary on a free port with its data (and tokens) in `dir`,
 /// on PostgreSQL when `database` is given.
 pub fn spawn(dir: &Path, database: Option<&str>, quota: i64) -> Running {
+    spawn_with(dir, database, quota, &[])
+}
+
+/// `spawn` with extra command-line arguments.
+pub fn spawn_with(dir: &Path, database: Option<&str>, quota: i64, extra: &[&str]) -> Running {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imgshare-server"));
+    cmd.args(extra);
     cmd.args([
         "--bind",
         "127.0.0.1:0",
@@ -163,4 +169,44 @@ pub async fn members(http: &reqwest::Client, base: &str, image: &str) -> Vec<ser
         .await
         .unwrap();
     listed["members"].as_array().cloned().unwrap_or_default()
+}
+
+/// POST /v1/cloudimages/members: the job ID when accepted (200).
+pub async fn batch_add(
+    http: &reqwest::Client,
+    base: &str,
+    images: &[String],
+    projects: &[String],
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let rsp = http
+        .post(format!("{base}/v1/cloudimages/members"))
+        .header("X-Auth-Token", TOKEN)
+        .json(&serde_json::json!({ "images": images, "projects": projects }))
+        .send()
+        .await?;
+    let status = rsp.status().as_u16();
+    Ok((status, rsp.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
+/// Polls GET /v1/owner/jobs/{id} until the job ends (SUCCESS or FAIL).
+pub async fn finished_job(http: &reqwest::Client, base: &str, job: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let rsp = http
+            .get(format!("{base}/v1/owner/jobs/{job}"))
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rsp.status().as_u16(), 200, "job {job}");
+        let body: serde_json::Value = rsp.json().await.unwrap();
+        if body["status"] == "SUCCESS" || body["status"] == "FAIL" {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {job} did not finish: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
