@@ -43,11 +43,11 @@ py="${PYTHON:-python3}"
 hex32() { "$py" -c 'import secrets; print(secrets.token_hex(16))'; }
 ak() { "$py" -c 'import secrets, string; a = string.ascii_uppercase + string.digits; print("".join(secrets.choice(a) for _ in range(20)))'; }
 sk() { "$py" -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(40)))'; }
-for who in OWNER MEMBER STRANGER; do
+for who in OWNER MEMBER STRANGER ADMIN; do
   export "HW_${who}_AK=$(ak)" "HW_${who}_SK=$(sk)" "HW_${who}_PROJECT=$(hex32)" "HW_${who}_USER=$(hex32)"
 done
 export HW_MEMBER_QUOTA=3
-identity() { # $1 = OWNER | MEMBER | STRANGER
+identity() { # $1 = OWNER | MEMBER | STRANGER | ADMIN, $2 = roles (TOML array)
   local ak_var="HW_$1_AK" sk_var="HW_$1_SK" project_var="HW_$1_PROJECT" user_var="HW_$1_USER"
   cat <<TOML
 
@@ -56,15 +56,17 @@ access_key = "${!ak_var}"
 secret_key = "${!sk_var}"
 project_id = "${!project_var}"
 user_id = "${!user_var}"
-roles = ["member", "reader"]
+roles = $2
 TOML
 }
 {
   echo "# AK/SK identities only: the owner's project owns the images, the member's is"
-  echo "# shared with, the stranger's has nothing to do with either."
-  identity OWNER
-  identity MEMBER
-  identity STRANGER
+  echo "# shared with, the stranger's has nothing to do with either; the admin (its own"
+  echo "# project) creates the public image the batch add must refuse."
+  identity OWNER '["member", "reader"]'
+  identity MEMBER '["member", "reader"]'
+  identity STRANGER '["member", "reader"]'
+  identity ADMIN '["admin", "member", "reader"]'
 } > "$scratch/identities.toml"
 chmod 600 "$scratch/identities.toml"
 

@@ -21,6 +21,12 @@ may not act in (403 imgshare.project_not_allowed), requests whose canonical
 form differs from the wire form (%2F in a member id, repeated and reserved
 query values), and the request id of every answer and exception.
 
+Then Huawei's own API (``batch``): batch add / update / delete as jobs polled
+with show_job (and show_job_progress), the v1 member list (paged) and show,
+list_images (``__imagetype``), show_image_quota, the IMG.xxxx refusals and
+per-item job failures, job and v1-path access, and glance_delete_image with
+its ``delete_backup`` body (clients/huawei/README.md lists them).
+
 Run by ``clients/huawei/run.sh``, which starts the server and sets:
 
     IMGSHARE_URL          root URL of the server, e.g. http://127.0.0.1:40309
@@ -28,6 +34,9 @@ Run by ``clients/huawei/run.sh``, which starts the server and sets:
     HW_MEMBER_QUOTA       the server's --member-quota
     HW_{OWNER,MEMBER,STRANGER}_{AK,SK,PROJECT}
                           the three access keys and the project each acts in
+    HW_ADMIN_{AK,SK,PROJECT}
+                          optional: an admin key (its own project) to create
+                          the public image for IMG.0089; skipped without it
 
 Output: one line per check (``ok   name`` / ``FAIL name``), then
 ``N passed, N failed``; exit status 1 if any check failed.
@@ -40,6 +49,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 import uuid
 import warnings
@@ -71,6 +81,10 @@ KEYS = {
     who: {part: os.environ[f"HW_{who.upper()}_{part.upper()}"] for part in ("ak", "sk", "project")}
     for who in ("owner", "member", "stranger")
 }
+# An admin (roles admin, member, reader) in a project of its own, if run.sh
+# made one: only an admin may create a public image (for IMG.0089).
+if os.environ.get("HW_ADMIN_AK"):
+    KEYS["admin"] = {part: os.environ[f"HW_ADMIN_{part.upper()}"] for part in ("ak", "sk", "project")}
 OWNER = KEYS["owner"]["project"]
 MEMBER = KEYS["member"]["project"]
 STRANGER = KEYS["stranger"]["project"]
@@ -138,6 +152,12 @@ def client(who=None, ak=None, sk=None, project=None, request_hook=None, signing_
 owner = client("owner")
 member = client("member")
 stranger = client("stranger")
+admin = client("admin") if "admin" in KEYS else None
+
+# (method, body) of every request the owner's recording client sends, as
+# signed and sent (a request hook runs right before sending).
+SENT = []
+recorder = client("owner", request_hook=lambda request, **_: SENT.append((request.method, request.body)))
 
 
 def create_image(name):
@@ -447,6 +467,410 @@ def canonical_forms(image):
         check(f"member id with {label}: the 404 names the member as sent", odd in msg, f"error_msg={msg!r}")
 
 
+# ------------------------------------------------------ Huawei's own API (v1)
+#
+# The batch member calls run as jobs: poll show_job until the job ends.
+
+JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+JOB_POLL = 0.05      # seconds between polls
+JOB_DEADLINE = 10.0  # seconds a job may take
+JOB_ORDER = ["INIT", "RUNNING", "SUCCESS", "FAIL"]
+
+
+def batch_body(images, projects=None, **extra):
+    return m.BatchAddMembersRequestBody(images=images, projects=projects, **extra)
+
+
+def batch_add(c, images, projects=None, **extra):
+    return c.batch_add_members(m.BatchAddMembersRequest(body=batch_body(images, projects, **extra)))
+
+
+def batch_delete(c, images, projects=None, **extra):
+    return c.batch_delete_members(m.BatchDeleteMembersRequest(body=batch_body(images, projects, **extra)))
+
+
+def batch_update(c, images, project_id, status):
+    return c.batch_update_members(m.BatchUpdateMembersRequest(
+        body=m.BatchUpdateMembersRequestBody(images=images, project_id=project_id, status=status)))
+
+
+def show_job(c, job_id):
+    return c.show_job(m.ShowJobRequest(job_id=job_id))
+
+
+def show_job_progress(c, job_id):
+    return c.show_job_progress(m.ShowJobProgressRequest(job_id=job_id))
+
+
+def v1_list_members(c, image_id, **query):
+    return c.list_image_members(m.ListImageMembersRequest(image_id=image_id, **query))
+
+
+def v1_show_member(c, image_id, member_id):
+    return c.show_image_member(m.ShowImageMemberRequest(image_id=image_id, member_id=member_id))
+
+
+def with_path_project(invoker, project):
+    """The v1 path names `project` while X-Project-Id (and the signature)
+    stay the credentials': the SDK fills ``{project_id}`` from the
+    credentials only where the request's own path parameters left it, so one
+    set in the invoker's request description wins. (No public setter exists:
+    the SDK itself always sends the same project in both.)"""
+    invoker._http_info.setdefault("path_params", {})["project_id"] = project
+    return invoker
+
+
+def started_job(label, fn):
+    """Makes a batch call; the job ID if it answered 200 with one."""
+    resp, err = attempt(fn)
+    ok = err is None and resp.status_code == 200 and bool(JOB_ID_RE.match(resp.job_id or ""))
+    check(f"{label}: 200 with a job_id of 32 hex digits", ok, describe(err or resp))
+    return resp.job_id if ok else None
+
+
+def wait_job(c, job_id):
+    """Polls show_job every JOB_POLL s until SUCCESS or FAIL, or JOB_DEADLINE:
+    (the last answer, the statuses seen in order, seconds taken)."""
+    start = time.monotonic()
+    seen = []
+    while True:
+        resp = show_job(c, job_id)
+        if not seen or seen[-1] != resp.status:
+            seen.append(resp.status)
+        elapsed = time.monotonic() - start
+        if resp.status in ("SUCCESS", "FAIL") or elapsed > JOB_DEADLINE:
+            return resp, seen, elapsed
+        time.sleep(JOB_POLL)
+
+
+def finished_job(label, c, job_id, want_status, job_type):
+    """Waits for the job and checks its top level: the status wanted, reached
+    through INIT/RUNNING only, the type, the times; error_code and
+    fail_reason only on FAIL. The ShowJobResponse, or None."""
+    if job_id is None:
+        return None
+    resp, err = attempt(lambda: wait_job(c, job_id))
+    if err is not None:
+        check(f"{label}: show_job until done", False, describe(err))
+        return None
+    job, seen, elapsed = resp
+    order_ok = all(s in JOB_ORDER for s in seen) and \
+        [JOB_ORDER.index(s) for s in seen] == sorted(JOB_ORDER.index(s) for s in seen)
+    failed = want_status == "FAIL"
+    ok = (job.status == want_status and order_ok and job.job_id == job_id and job.job_type == job_type
+          and bool(job.begin_time) and bool(job.end_time) and job.end_time >= job.begin_time
+          and (bool(job.error_code) and bool(job.fail_reason)) == failed
+          and (failed or (job.error_code is None and job.fail_reason is None))
+          and job.entities is not None and job.entities.process_percent == 1)
+    check(f"{label}: show_job polled to {want_status} ({job_type}) in {elapsed:.2f} s, statuses {seen}", ok,
+          describe(job))
+    return job
+
+
+def results_of(job):
+    return [(r.image_id, r.project_id, r.status) for r in ((job.entities.results if job.entities else None) or [])]
+
+
+def members_of(c, image_id):
+    resp = list_members(c, image_id)
+    assert resp.status_code == 200, describe(resp)
+    return sorted(x.member_id for x in (resp.members or []))
+
+
+def owner_image_ids():
+    resp = owner.glance_list_images(m.GlanceListImagesRequest(owner=OWNER, limit=1000))
+    assert resp.status_code == 200, describe(resp)
+    return [img.id for img in (resp.images or [])]
+
+
+def check_quota(label, c):
+    """show_image_quota: one image_member quota, the server's, and its use:
+    the most members any of the owner's images has (from the native lists)."""
+    want_used, err = attempt(lambda: max([len(members_of(owner, i)) for i in owner_image_ids()] or [0]))
+    if err is not None:
+        check(f"{label}: count the owner's members", False, describe(err))
+        return
+    resp, err = attempt(lambda: c.show_image_quota(m.ShowImageQuotaRequest()))
+    resources = [] if err else ((resp.quotas.resources if resp.quotas else None) or [])
+    mine = [r for r in resources if r.type == "image_member"]
+    check(f"{label}: show_image_quota image_member quota {QUOTA}, used {want_used}",
+          err is None and resp.status_code == 200 and len(mine) == 1 and mine[0].quota == QUOTA
+          and mine[0].used == want_used, describe(err or resp))
+
+
+def batch():
+    """Huawei's batch sharing through the SDK's v1 calls, start to end."""
+    images = []
+    for label in ("a", "b"):
+        resp, err = attempt(lambda: create_image(f"huawei-sdk-batch-{label}-{uuid.uuid4().hex[:8]}"))
+        if err is None and resp.status_code == 201:
+            images.append(resp.id)
+    if not check("batch: create two shared images", len(images) == 2, f"created {images}"):
+        return
+    image_a, image_b = images
+    extra1, extra2 = uuid.uuid4().hex, uuid.uuid4().hex
+    projects = [MEMBER, extra1, extra2]
+
+    # 1. Batch add, 2 images x 3 projects.
+    add_job = started_job("batch_add_members 2 images x 3 projects",
+                          lambda: batch_add(owner, images, projects))
+    job = finished_job("batch add", owner, add_job, "SUCCESS", "imsAddImageMembersJob")
+    if job is not None:
+        results = results_of(job)
+        want = sorted((i, p, "success") for i in images for p in projects)
+        check("batch add: show_job entities.results = 6 entries, each image x project success",
+              sorted(results) == want and len(results) == 6, f"results={results}")
+    if add_job is None:
+        return
+    resp, err = attempt(lambda: [members_of(owner, i) for i in images])
+    check("batch add: the native lists show the 3 members on each image",
+          err is None and resp == [sorted(projects)] * 2, describe(err) if err else f"members={resp}")
+
+    # 2. The same job through show_job_progress.
+    resp, err = attempt(lambda: show_job_progress(owner, add_job))
+    ok = err is None and resp.status_code == 200 and resp.status == "SUCCESS" and resp.job_id == add_job \
+        and resp.job_type == "imsAddImageMembersJob" and bool(resp.begin_time) and bool(resp.end_time) \
+        and resp.error_code is None and resp.fail_reason is None \
+        and isinstance(resp.entities, m.JobProgressEntities) and resp.entities.process_percent == 1
+    check("show_job_progress: SUCCESS, job_id, job_type, times, entities.process_percent 1", ok,
+          describe(err or resp))
+    raw, rerr = attempt(lambda: resp.to_json_object())
+    raw_results = [] if rerr or not raw else (raw.get("entities") or {}).get("results") or []
+    check("show_job_progress: entities.results (raw_content only) = the 6 successes",
+          err is None and rerr is None
+          and sorted((r.get("image_id"), r.get("project_id"), r.get("status")) for r in raw_results)
+          == sorted((i, p, "success") for i in images for p in projects),
+          describe(rerr) if rerr else f"raw={raw}")
+
+    # 3. v1 list, paged by 2 with page_info.next_marker.
+    pages, got, marker, err = [], [], None, None
+    while len(pages) < 10:
+        query = {"limit": 2} if marker is None else {"limit": 2, "marker": marker}
+        page, err = attempt(lambda: v1_list_members(owner, image_a, **query))
+        if err is not None:
+            break
+        pages.append(page)
+        got += page.members or []
+        marker = page.page_info.next_marker if page.page_info else None
+        if not marker:
+            break
+    sizes = [len(p.members or []) for p in pages]
+    ok = err is None and sizes == [2, 1] \
+        and all(p.status_code == 200 and p.schema == "/v2/schemas/members" and p.page_info is not None
+                and p.page_info.current_count == len(p.members or []) for p in pages) \
+        and bool(pages[0].page_info.next_marker) and not pages[-1].page_info.next_marker \
+        and sorted(x.member_id for x in got) == sorted(projects) \
+        and all(x.member_type == "project" and x.image_id == image_a and x.status == "pending"
+                and x.schema == "/v2/schemas/member" and x.urn is None for x in got)
+    check("list_image_members (v1) limit=2 then page_info.next_marker: pages of 2 and 1, last without "
+          "next_marker, all 3 members, member_type project", ok,
+          describe(err) if err else f"sizes={sizes} pages={[describe(p) for p in pages]}")
+
+    # 4. v1 show.
+    resp, err = attempt(lambda: v1_show_member(owner, image_a, MEMBER))
+    check("show_image_member (v1): member_type project, pending",
+          err is None and resp.status_code == 200 and resp.member_id == MEMBER and resp.image_id == image_a
+          and resp.status == "pending" and resp.member_type == "project" and resp.schema == "/v2/schemas/member"
+          and bool(resp.created_at) and bool(resp.updated_at), describe(err or resp))
+
+    expect_error("show_image_member (v1) of a project that is no member: 404 imgshare.not_found",
+                 lambda: v1_show_member(owner, image_a, STRANGER), 404, "imgshare.not_found")
+
+    # 5. The member accepts image A (batch update, the member's own key).
+    expect_error("batch_update_members for another project: 403 IMG.0026",
+                 lambda: batch_update(member, [image_a], OWNER, "accepted"), 403, "IMG.0026")
+    update_job = started_job("batch_update_members by the member (accepted)",
+                             lambda: batch_update(member, [image_a], MEMBER, "accepted"))
+    job = finished_job("batch update", member, update_job, "SUCCESS", "imsUpdateImageMembersJob")
+    if job is not None:
+        check("batch update: entities.results = image A, the member, success",
+              results_of(job) == [(image_a, MEMBER, "success")], f"results={results_of(job)}")
+    resp, err = attempt(lambda: show_member(owner, image_a, MEMBER))
+    check("after the batch accept: glance_show_image_member says accepted",
+          err is None and resp.status == "accepted", describe(err or resp))
+    resp, err = attempt(lambda: v1_show_member(member, image_a, MEMBER))
+    check("after the batch accept: show_image_member (v1, the member's project) says accepted",
+          err is None and resp.status == "accepted" and resp.member_type == "project", describe(err or resp))
+    resp, err = attempt(lambda: v1_list_members(member, image_a))
+    check("list_image_members (v1) by the member: only itself, accepted, member_type project",
+          err is None and [(x.member_id, x.status, x.member_type) for x in resp.members or []]
+          == [(MEMBER, "accepted", "project")] and resp.page_info.current_count == 1,
+          describe(err or resp))
+    resp, err = attempt(lambda: show_member(owner, image_b, MEMBER))
+    check("after the batch accept: image B still pending", err is None and resp.status == "pending",
+          describe(err or resp))
+
+    # 6. Huawei's image list (GET /v2/cloudimages) as the member.
+    resp, err = attempt(lambda: member.list_images(m.ListImagesRequest(imagetype="shared")))
+    found = [] if err else [x for x in (resp.images or []) if x.id == image_a]
+    raw, rerr = (None, None) if err else attempt(lambda: resp.to_json_object())
+    raw_found = [] if err or rerr or not raw else [x for x in raw.get("images") or [] if x.get("id") == image_a]
+    ids = [] if err else [x.id for x in (resp.images or [])]
+    check("list_images (IMS) __imagetype=shared as the member: the accepted image, imagetype shared "
+          "(model and raw __imagetype), not the pending one",
+          err is None and resp.status_code == 200 and len(found) == 1 and found[0].imagetype == "shared"
+          and found[0].owner == OWNER and len(raw_found) == 1 and raw_found[0].get("__imagetype") == "shared"
+          and image_b not in ids and all(x.imagetype == "shared" for x in resp.images or []),
+          describe(err or rerr) if (err or rerr) else f"ids={ids} found={[x.to_dict() for x in found]}")
+    resp, err = attempt(lambda: member.list_images(m.ListImagesRequest(imagetype="shared", member_status="pending")))
+    ids = [] if err else [x.id for x in (resp.images or [])]
+    check("list_images (IMS) __imagetype=shared member_status=pending: the pending image only",
+          err is None and image_b in ids and image_a not in ids, describe(err) if err else f"ids={ids}")
+    resp, err = attempt(lambda: owner.list_images(m.ListImagesRequest(imagetype="private")))
+    mine = {} if err else {x.id: x.imagetype for x in (resp.images or [])}
+    check("list_images (IMS) __imagetype=private as the owner: both images, imagetype private",
+          err is None and mine.get(image_a) == "private" and mine.get(image_b) == "private"
+          and set(mine.values()) == {"private"}, describe(err) if err else f"images={mine}")
+
+    # 7. Quota: both images at 3 members.
+    check_quota("quota after the batch add", owner)
+
+    # 10 (jobs). Per-item failures: the job fails, nothing is written.
+    job_id = started_job("batch add of an existing member", lambda: batch_add(owner, [image_a], [MEMBER]))
+    job = finished_job("batch add of an existing member", owner, job_id, "FAIL", "imsAddImageMembersJob")
+    if job is not None:
+        check("existing member: show_job error_code IMG.0112, the item fail",
+              job.error_code == "IMG.0112" and results_of(job) == [(image_a, MEMBER, "fail")],
+              f"error_code={job.error_code} results={results_of(job)}")
+        raw = attempt(lambda: job.to_json_object())[0] or {}
+        codes = [r.get("error_code") for r in (raw.get("entities") or {}).get("results") or []]
+        check("existing member: the item's error_code IMG.0112 (raw_content)", codes == ["IMG.0112"],
+              f"codes={codes}")
+    extra3 = uuid.uuid4().hex
+    job_id = started_job(f"batch add of member {QUOTA + 1}", lambda: batch_add(owner, [image_a], [extra3]))
+    job = finished_job(f"batch add of member {QUOTA + 1}", owner, job_id, "FAIL", "imsAddImageMembersJob")
+    if job is not None:
+        check(f"member {QUOTA + 1}: show_job error_code IMG.0088 (quota {QUOTA})",
+              job.error_code == "IMG.0088" and results_of(job) == [(image_a, extra3, "fail")],
+              f"error_code={job.error_code} results={results_of(job)}")
+    resp, err = attempt(lambda: members_of(owner, image_a))
+    check("failed jobs wrote nothing: image A keeps its 3 members",
+          err is None and resp == sorted(projects), describe(err) if err else f"members={resp}")
+
+    # 10 (reads). A job is its project's; a v1 path names the caller's project.
+    if add_job:
+        expect_error("show_job of the owner's job by the stranger: 404 imgshare.not_found",
+                     lambda: show_job(stranger, add_job), 404, "imgshare.not_found")
+        expect_error("show_job of the owner's job by the member: 404 imgshare.not_found",
+                     lambda: show_job(member, add_job), 404, "imgshare.not_found")
+        expect_error("show_job_progress of the owner's job by the stranger: 404 imgshare.not_found",
+                     lambda: show_job_progress(stranger, add_job), 404, "imgshare.not_found")
+    if update_job:
+        expect_error("show_job of the member's job by the owner: 404 imgshare.not_found",
+                     lambda: show_job(owner, update_job), 404, "imgshare.not_found")
+    expect_error("show_job of an unknown job: 404 imgshare.not_found",
+                 lambda: show_job(owner, uuid.uuid4().hex), 404, "imgshare.not_found")
+    expect_error("list_image_members (v1) with another project in the path: 403 IMG.0026",
+                 lambda: with_path_project(owner.list_image_members_invoker(
+                     m.ListImageMembersRequest(image_id=image_a)), STRANGER).invoke(), 403, "IMG.0026")
+    expect_error("show_image_member (v1) with another project in the path: 403 IMG.0026",
+                 lambda: with_path_project(owner.show_image_member_invoker(
+                     m.ShowImageMemberRequest(image_id=image_a, member_id=MEMBER)), STRANGER).invoke(),
+                 403, "IMG.0026")
+    if add_job:
+        expect_error("show_job with another project in the path: 403 IMG.0026",
+                     lambda: with_path_project(owner.show_job_invoker(m.ShowJobRequest(job_id=add_job)),
+                                               MEMBER).invoke(), 403, "IMG.0026")
+    expect_error("list_image_members (v1) by the stranger (its own path): 404 IMG.0086",
+                 lambda: v1_list_members(stranger, image_a), 404, "IMG.0086")
+
+    # 10 (refusals). Checked before any job exists: 400 with Huawei's code.
+    batch_errors(image_a, extra1)
+
+    # 8. Batch delete: first the two extra projects, then the member.
+    del_job = started_job("batch_delete_members (DELETE with a body) 2 images x 2 projects",
+                          lambda: batch_delete(owner, images, [extra1, extra2]))
+    job = finished_job("batch delete", owner, del_job, "SUCCESS", "imsDelImageMembersJob")
+    if job is not None:
+        check("batch delete: entities.results = 4 entries, each image x project success",
+              sorted(results_of(job)) == sorted((i, p, "success") for i in images for p in (extra1, extra2)),
+              f"results={results_of(job)}")
+    resp, err = attempt(lambda: [members_of(owner, i) for i in images])
+    check("batch delete: the native lists keep only the member",
+          err is None and resp == [[MEMBER]] * 2, describe(err) if err else f"members={resp}")
+    check_quota("quota after the batch delete", owner)
+
+    job_id = started_job("batch delete of a non-member", lambda: batch_delete(owner, [image_a], [extra1]))
+    job = finished_job("batch delete of a non-member", owner, job_id, "FAIL", "imsDelImageMembersJob")
+    if job is not None:
+        check("non-member: show_job error_code IMG.0113, the item fail",
+              job.error_code == "IMG.0113" and results_of(job) == [(image_a, extra1, "fail")],
+              f"error_code={job.error_code} results={results_of(job)}")
+
+    del_job = started_job("batch_delete_members of the member",
+                          lambda: batch_delete(owner, images, [MEMBER]))
+    finished_job("batch delete of the member", owner, del_job, "SUCCESS", "imsDelImageMembersJob")
+    resp, err = attempt(lambda: [members_of(owner, i) for i in images])
+    check("batch delete: the native lists are empty", err is None and resp == [[], []],
+          describe(err) if err else f"members={resp}")
+    resp, err = attempt(lambda: member.list_images(m.ListImagesRequest(imagetype="shared")))
+    ids = [] if err else [x.id for x in (resp.images or [])]
+    check("list_images (IMS) __imagetype=shared as the member: the image is gone after the delete",
+          err is None and image_a not in ids, describe(err) if err else f"ids={ids}")
+
+    # 9. glance_delete_image with its {"delete_backup": ...} body.
+    for image, backup in ((image_a, True), (image_b, False)):
+        SENT.clear()
+        resp, err = attempt(lambda: recorder.glance_delete_image(m.GlanceDeleteImageRequest(
+            image_id=image, body=m.GlanceDeleteImageRequestBody(delete_backup=backup))))
+        sent = [b for meth, b in SENT if meth == "DELETE"]
+        want_body = f'{{"delete_backup": {str(backup).lower()}}}'
+        check(f'glance_delete_image with body {want_body}: 204',
+              err is None and resp.status_code == 204 and sent == [want_body.encode()],
+              f"{describe(err or resp)} sent={sent}")
+        expect_error(f"the image deleted with delete_backup={backup}: glance_show_image 404 IMG.0086",
+                     lambda: owner.glance_show_image(m.GlanceShowImageRequest(image_id=image)), 404, "IMG.0086")
+
+
+def batch_errors(image, other_project):
+    """Batch calls refused whole: 400 (IMG.xxxx) unless noted."""
+    def refused(label, fn, code, status=400):
+        expect_error(f"{label}: {status} {code}", fn, status, code)
+
+    refused("batch add, image id not a UUID", lambda: batch_add(owner, ["not-a-uuid"], [other_project]), "IMG.0066")
+    refused("batch add, unknown image", lambda: batch_add(owner, [str(uuid.uuid4())], [other_project]), "IMG.0027")
+    refused("batch add by the stranger (image invisible to it)",
+            lambda: batch_add(stranger, [image], [uuid.uuid4().hex]), "IMG.0027")
+    refused("batch add by the member (not the owner)", lambda: batch_add(member, [image], [uuid.uuid4().hex]),
+            "IMG.0047")
+    refused("batch delete by the member (not the owner)", lambda: batch_delete(member, [image], [other_project]),
+            "IMG.0047")
+    refused("batch add with the owner's own project", lambda: batch_add(owner, [image], [OWNER]), "IMG.0076")
+    refused("batch add, empty images", lambda: batch_add(owner, [], [other_project]), "IMG.0001")
+    refused("batch add, no targets (empty projects)", lambda: batch_add(owner, [image], []), "IMG.0001")
+    refused("batch add, domains given", lambda: batch_add(owner, [image], [other_project],
+                                                          domains=[uuid.uuid4().hex]), "IMG.0105")
+    refused("batch add, organizations given",
+            lambda: batch_add(owner, [image], None, organizations=["o-abcdefgh"]), "IMG.0105")
+    refused("batch add, malformed project id", lambda: batch_add(owner, [image], ["a project"]), "IMG.0067")
+    refused("batch add, 101 projects", lambda: batch_add(owner, [image], [uuid.uuid4().hex for _ in range(101)]),
+            "IMG.0001")
+
+    resp, err = attempt(lambda: owner.glance_create_image_metadata(m.GlanceCreateImageMetadataRequest(
+        body=m.GlanceCreateImageMetadataRequestBody(name=f"huawei-sdk-private-{uuid.uuid4().hex[:8]}",
+                                                    visibility="private", container_format="bare",
+                                                    disk_format="qcow2"))))
+    if check("create a private image", err is None and resp.status_code == 201, describe(err or resp)):
+        private = resp.id
+        refused("batch add, private image", lambda: batch_add(owner, [private], [other_project]), "IMG.0084")
+        attempt(lambda: owner.glance_delete_image(m.GlanceDeleteImageRequest(image_id=private)))
+
+    if admin is None:
+        print("skip batch add, public image: 400 IMG.0089 (no HW_ADMIN_* identity to create a public image)")
+        return
+    resp, err = attempt(lambda: admin.glance_create_image_metadata(m.GlanceCreateImageMetadataRequest(
+        body=m.GlanceCreateImageMetadataRequestBody(name=f"huawei-sdk-public-{uuid.uuid4().hex[:8]}",
+                                                    visibility="public", container_format="bare",
+                                                    disk_format="qcow2"))))
+    if check("create a public image (admin)", err is None and resp.status_code == 201
+             and resp.visibility == "public", describe(err or resp)):
+        public = resp.id
+        refused("batch add, public image (admin)", lambda: batch_add(admin, [public], [other_project]), "IMG.0089")
+        refused("batch add, public image (owner, not its image)",
+                lambda: batch_add(owner, [public], [other_project]), "IMG.0047")
+        attempt(lambda: admin.glance_delete_image(m.GlanceDeleteImageRequest(image_id=public)))
+
+
 def request_ids():
     bad = [(meth, url, status, h.get("X-Request-Id"), h.get("x-openstack-request-id"))
            for meth, url, status, h in RESPONSES
@@ -460,7 +884,7 @@ def request_ids():
 
 def main():
     print(f"imgshare at {URL}; Huawei SDK, AK/SK; owner {OWNER}, member {MEMBER}, stranger {STRANGER}")
-    steps = [("flow", flow), ("schemas", schemas)]
+    steps = [("flow", flow), ("schemas", schemas), ("batch", batch)]
     image = None
     for label, step in steps:
         try:
