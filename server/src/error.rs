@@ -96,6 +96,13 @@ pub enum Error {
     ProjectMismatch(String),
     #[error("Job {0} could not be found.")]
     JobNotFound(String),
+    /// Huawei: an image shared with an account or an organization cannot be
+    /// deleted while the share exists.
+    #[error(
+        "Image {0} is shared with an account or an organization and cannot be deleted; \
+         stop sharing it first."
+    )]
+    SharedWithAccounts(String),
     /// A path this server does not serve.
     #[error("The resource could not be found.")]
     UnknownPath,
@@ -124,7 +131,10 @@ impl Error {
             }
             NotShared(_) | PolicyDenied(_) | ReadOnlyAttribute(_) | CannotRemove(_)
             | ImageProtected(_) | WindowsImage(_) => StatusCode::FORBIDDEN,
-            MemberDuplicate { .. } | ImageDuplicate(_) | PropertyMissing(_) => StatusCode::CONFLICT,
+            MemberDuplicate { .. }
+            | ImageDuplicate(_)
+            | PropertyMissing(_)
+            | SharedWithAccounts(_) => StatusCode::CONFLICT,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -156,6 +166,7 @@ impl Error {
             MemberDuplicate { .. } => ErrorCode::MemberDuplicate,
             ImageDuplicate(_) => ErrorCode::ImageDuplicate,
             BatchRefused(code, _) => *code,
+            SharedWithAccounts(_) => ErrorCode::SharedWithAccounts,
             ProjectMismatch(_) => ErrorCode::Img0026,
             JobNotFound(_) | UnknownPath => ErrorCode::NotFound,
             Unavailable(_) => ErrorCode::Unavailable,

@@ -10,9 +10,7 @@ use crate::api::huawei::{
 };
 use crate::api::{ImageListQuery, JobReply, PageInfo};
 use crate::domain::jobs::check_path_project;
-use crate::domain::model::{
-    to_datetime, ImageKind, JobRecord, MemberRecord, MemberType, Visibility,
-};
+use crate::domain::model::{to_datetime, ImageKind, JobRecord, MemberRecord, Visibility};
 use crate::error::Error;
 use crate::http::{image_view, list_params, AppState, Call};
 use crate::reply::{JsonBody, LenientQuery, Reply};
@@ -36,13 +34,16 @@ fn millis_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
 
 pub(crate) fn job_view(job: JobRecord) -> Job {
     let total = job.request.images.len().max(1) as f64;
+    let failed = job.status == crate::domain::model::JobStatus::Fail;
     Job {
         status: job.status,
         job_type: job.job_type,
         begin_time: millis_time(job.created_at),
         end_time: job.end_time.map(millis_time),
-        error_code: job.error_code,
-        fail_reason: job.fail_reason,
+        // The first failure is recorded when its image's step runs, but the
+        // job has not failed until it ends.
+        error_code: job.error_code.filter(|_| failed),
+        fail_reason: job.fail_reason.filter(|_| failed),
         entities: JobEntities {
             results: job
                 .results
@@ -68,8 +69,8 @@ fn v1_member_view(m: &MemberRecord) -> V1Member {
         image_id: Uuid::parse_str(&m.image_id).unwrap_or_default(),
         member_id: m.member_id.clone(),
         schema: "/v2/schemas/member".into(),
-        member_type: MemberType::Project,
-        urn: None,
+        member_type: m.member_type,
+        urn: m.urn.clone(),
     }
 }
 

@@ -178,7 +178,9 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
         | WindowsImage => ErrorStatusCode::FORBIDDEN,
         Img0086 | NotFound => ErrorStatusCode::NOT_FOUND,
         MethodNotAllowed => ErrorStatusCode::METHOD_NOT_ALLOWED,
-        MemberDuplicate | ImageDuplicate | PropertyMissing => ErrorStatusCode::CONFLICT,
+        MemberDuplicate | ImageDuplicate | PropertyMissing | SharedWithAccounts => {
+            ErrorStatusCode::CONFLICT
+        }
         Img0088 | BodyTooLarge | TagQuota => ErrorStatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => ErrorStatusCode::UNSUPPORTED_MEDIA_TYPE,
         Unavailable | IdentityUnavailable => ErrorStatusCode::SERVICE_UNAVAILABLE,

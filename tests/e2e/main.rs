@@ -2,12 +2,14 @@
 //! store and drives it through the generated client (raw HTTP only where the
 //! client cannot express the request).
 
+mod accounts;
 mod aksk;
 mod authz;
 mod backend;
 mod bad_input;
 mod concurrency;
 mod discovery;
+mod huawei;
 mod images;
 mod lifecycle;
 mod members;

@@ -16,6 +16,11 @@ pub const STRANGER: &str = "tok-stranger"; // project-c, member + reader
 pub const ADMIN: &str = "tok-admin"; // admin-project, admin
 pub const NO_ROLES: &str = "tok-no-roles"; // project-a, no roles
 
+/// Projects in accounts and organizations (account and organization shares).
+pub const IN_DOM_X: &str = "tok-dom-x1"; // project-x1, account dom-x, o-1/r-1/ou-x
+pub const IN_DOM_X_DEEPER: &str = "tok-dom-x2"; // project-x2, account dom-x, o-1/r-1/ou-x/ou-y
+pub const IN_DOM_Z: &str = "tok-dom-z"; // project-z, account dom-z, o-1/r-1/ou-z
+
 pub const PROJECT_A: &str = "project-a";
 pub const PROJECT_B: &str = "project-b";
 pub const PROJECT_C: &str = "project-c";
@@ -26,6 +31,31 @@ token = "tok-owner"
 project_id = "project-a"
 user_id = "alice"
 roles = ["member", "reader"]
+domain_id = "dom-a"
+
+[[tokens]]
+token = "tok-dom-x1"
+project_id = "project-x1"
+user_id = "xavier"
+roles = ["member", "reader"]
+domain_id = "dom-x"
+organization_path = "o-1/r-1/ou-x"
+
+[[tokens]]
+token = "tok-dom-x2"
+project_id = "project-x2"
+user_id = "xena"
+roles = ["member", "reader"]
+domain_id = "dom-x"
+organization_path = "o-1/r-1/ou-x/ou-y"
+
+[[tokens]]
+token = "tok-dom-z"
+project_id = "project-z"
+user_id = "zoe"
+roles = ["member", "reader"]
+domain_id = "dom-z"
+organization_path = "o-1/r-1/ou-z"
 
 [[tokens]]
 token = "tok-owner-reader"

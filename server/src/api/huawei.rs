@@ -23,17 +23,23 @@ pub struct BatchMembersRequest {
     /// the caller's project.
     #[schemars(length(min = 1, max = 100))]
     pub images: Vec<String>,
-    /// The projects to share with or stop sharing with: up to 100.
+    /// The projects to share with or stop sharing with. `projects`,
+    /// `domains` and `organizations` name 1 to 100 targets in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100))]
     pub projects: Option<Vec<String>>,
-    /// Accounts (domains). Not supported by this server yet: a non-empty list
-    /// is answered 400 `IMG.0105`.
+    /// Accounts (Keystone domains): the image is shared with every project of
+    /// each, and each project accepts or rejects it for itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
     pub domains: Option<Vec<String>>,
-    /// Organizations (URNs). Not supported by this server yet: a non-empty
-    /// list is answered 400 `IMG.0105`.
+    /// Organizations, roots or organizational units, as Organizations URNs
+    /// (`organizations::<account>:ou:o-…/ou-…`) or bare IDs (`o-…`, `r-…`,
+    /// `ou-…`): the image is shared with every account below each. An image
+    /// shared with an account or an organization cannot be deleted until the
+    /// share is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
     pub organizations: Option<Vec<String>>,
 }
 
@@ -53,7 +59,7 @@ pub struct BatchUpdateRequest {
     #[schemars(length(min = 1, max = 100))]
     pub images: Vec<String>,
     /// The caller's own project (the member); another project is refused
-    /// with 403 `IMG.0026`.
+    /// with 403 `IMG.0026` (admins may name any project).
     pub project_id: String,
     pub status: BatchMemberStatus,
     /// Accepted for compatibility and ignored (no CBR vaults here).
@@ -72,6 +78,8 @@ pub struct JobCreated {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct JobResult {
     pub image_id: String,
+    /// The target: a project, an account, or an organization (its URN when
+    /// one was given).
     pub project_id: String,
     /// `success` or `fail` (lower case, as in Huawei's examples).
     pub status: String,
@@ -109,7 +117,8 @@ pub struct Job {
 }
 
 /// A membership as Huawei's v1 reads show it: the native member plus its
-/// kind.
+/// kind. A project under an account or organization share sees that share
+/// with its own project's status.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct V1Member {
     pub status: MemberStatus,
@@ -251,7 +260,8 @@ pub struct CloudImageListQuery {
 /// Where a page of Huawei's image list stands.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CloudPageInfo {
-    /// Pass as `marker` for the next page; absent on the last page.
+    /// Pass as `marker` for the next page; present whenever the page is full
+    /// (the page after it may then be empty), as the native list's `next`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_marker: Option<String>,
     /// Images on this page.

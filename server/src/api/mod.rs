@@ -397,8 +397,7 @@ pub enum ErrorCode {
     /// 400: a public image cannot be shared.
     #[serde(rename = "IMG.0089")]
     Img0089,
-    /// 400: not supported: Windows images, or shares with accounts
-    /// (`domains`) and organizations, which this server does not offer yet.
+    /// 400: not supported: Windows images cannot be shared.
     #[serde(rename = "IMG.0105")]
     Img0105,
     /// 401: no valid credentials: the token is missing, unknown or expired,
@@ -436,6 +435,10 @@ pub enum ErrorCode {
     /// 409: the project is already a member of the image.
     #[serde(rename = "imgshare.member_duplicate")]
     MemberDuplicate,
+    /// 409: the image is shared with an account or an organization, so it
+    /// cannot be deleted until that share is removed (Huawei's rule).
+    #[serde(rename = "imgshare.image_shared_with_accounts")]
+    SharedWithAccounts,
     /// 409: an image with this ID exists.
     #[serde(rename = "imgshare.image_duplicate")]
     ImageDuplicate,
@@ -619,7 +622,8 @@ pub trait ImgshareApi {
 
     /// Delete an image
     ///
-    /// Owner or admin only; protected images cannot be deleted. The image's
+    /// Owner or admin only; protected images cannot be deleted, nor (409)
+    /// images shared with an account or an organization. The image's
     /// memberships are removed with it. Huawei's SDK may send a body,
     /// `{"delete_backup": bool}`; it is accepted and ignored.
     #[endpoint { method = DELETE, path = "/v2/images/{image_id}", tags = ["images"] }]

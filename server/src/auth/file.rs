@@ -7,7 +7,8 @@
 //! project_id = "…"
 //! user_id = "…"
 //! roles = ["member", "reader"]
-//! domain_id = "…"          # optional
+//! domain_id = "…"          # optional: the account (Huawei) / domain (Keystone)
+//! organization_path = "o-…/r-…/ou-…"   # optional: the account's place in its organization
 //!
 //! [[access_keys]]
 //! access_key = "…"
@@ -16,6 +17,7 @@
 //! user_id = "…"
 //! roles = ["member", "reader"]
 //! domain_id = "…"          # optional
+//! organization_path = "…"  # optional
 //! ```
 //!
 //! One access key may be listed once per project it may act in (same secret,
@@ -47,6 +49,8 @@ struct TokenEntry {
     roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     domain_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    organization_path: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,6 +64,8 @@ struct AccessKeyEntry {
     roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     domain_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    organization_path: Option<String>,
 }
 
 /// An access key: its secret and the identities it may act as, one per project.
@@ -117,11 +123,13 @@ fn caller(
     user_id: String,
     roles: Vec<String>,
     domain_id: Option<String>,
+    organization_path: Option<String>,
 ) -> Caller {
     Caller {
         project_id: Some(project_id),
         user_id,
         domain_id,
+        organization_path,
         roles: roles.into_iter().map(|r| r.to_lowercase()).collect(),
     }
 }
@@ -165,7 +173,13 @@ impl IdentityFile {
             if e.token.is_empty() || e.project_id.is_empty() {
                 return Err("every [[tokens]] entry needs a non-empty token and project_id".into());
             }
-            let c = caller(e.project_id, e.user_id, e.roles, e.domain_id);
+            let c = caller(
+                e.project_id,
+                e.user_id,
+                e.roles,
+                e.domain_id,
+                e.organization_path,
+            );
             if by_token.insert(e.token, c).is_some() {
                 return Err("a token appears twice".into());
             }
@@ -186,7 +200,13 @@ impl IdentityFile {
             {
                 return Err("an access_key holds a space, a comma or a control character".into());
             }
-            let c = caller(e.project_id, e.user_id, e.roles, e.domain_id);
+            let c = caller(
+                e.project_id,
+                e.user_id,
+                e.roles,
+                e.domain_id,
+                e.organization_path,
+            );
             match by_access_key.get_mut(&e.access_key) {
                 None => {
                     by_access_key.insert(
@@ -242,6 +262,7 @@ impl IdentityFile {
                     user_id: (*user).into(),
                     roles: roles(r),
                     domain_id: None,
+                    organization_path: None,
                 })
                 .collect(),
             access_keys: entries[..2]
@@ -253,6 +274,7 @@ impl IdentityFile {
                     user_id: (*user).into(),
                     roles: roles(r),
                     domain_id: None,
+                    organization_path: None,
                 })
                 .collect(),
         };

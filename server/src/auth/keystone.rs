@@ -367,6 +367,7 @@ impl Token {
                 project_id: self.project.map(|p| p.id),
                 user_id: self.user.id,
                 domain_id,
+                organization_path: None,
                 roles: self
                     .roles
                     .into_iter()

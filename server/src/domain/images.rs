@@ -204,6 +204,7 @@ impl Service {
         match self.store.delete_image(&image.id).await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(Error::NoImageWithId(image_id.to_owned())),
+            Err(StoreError::SharedWithAccounts) => Err(Error::SharedWithAccounts(image.id)),
             Err(e) => Err(e.into()),
         }
     }
@@ -242,6 +243,8 @@ impl Service {
         }
         let query = ImageQuery {
             kind: params.kind,
+            caller_domain: caller.project_id.as_ref().and(caller.domain_id.clone()),
+            caller_organizations: caller.organization_ids(),
             caller_project: caller.project_id.clone().unwrap_or_default(),
             admin: caller.is_admin(),
             visibility: params.visibility,

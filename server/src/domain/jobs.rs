@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::model::{
     now_millis, Caller, JobItem, JobRecord, JobRequest, JobStatus, JobType, MemberStatus,
-    StepInput, StepPlan, Visibility,
+    MemberType, NewMember, StepInput, StepPlan, Visibility,
 };
 use super::{canonical_image_id, Service};
 use crate::api::huawei::{BatchMembersRequest, BatchUpdateRequest, BATCH_MAX};
@@ -131,42 +131,88 @@ fn valid_project_id(p: &str) -> bool {
         && !p.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-/// The target projects of an add or delete, in order, without repeats.
-fn target_projects(req: &BatchMembersRequest) -> Result<Vec<String>, Error> {
-    let non_empty = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
-    if non_empty(&req.domains) || non_empty(&req.organizations) {
-        return Err(refused(
-            ErrorCode::Img0105,
-            "Sharing with accounts (domains) or organizations is not supported by this server; \
-             name projects.",
-        ));
-    }
-    let projects = req.projects.as_deref().unwrap_or_default();
-    if projects.is_empty() {
+/// The ID an organization target names: the last segment of a URN
+/// (`organizations::<account>:ou:o-…/ou-…`) or a bare `o-…`, `r-…`, `ou-…`.
+fn organization_id(target: &str) -> Option<String> {
+    let id = match target.strip_prefix("organizations::") {
+        Some(rest) => rest.rsplit([':', '/']).next()?,
+        None => target,
+    };
+    let well_formed = ["o-", "r-", "ou-"].iter().any(|p| {
+        id.strip_prefix(p).is_some_and(|tail| {
+            !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    }) && id.len() <= 128;
+    well_formed.then(|| id.to_owned())
+}
+
+/// The targets of an add or delete, in order, without repeats: projects,
+/// then accounts, then organization units. At most `BATCH_MAX` in all.
+fn targets(req: &BatchMembersRequest) -> Result<(Vec<String>, Vec<NewMember>), Error> {
+    let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+    let (projects, domains, organizations) = (
+        list(&req.projects),
+        list(&req.domains),
+        list(&req.organizations),
+    );
+    let total = projects.len() + domains.len() + organizations.len();
+    if total == 0 {
         return Err(Error::InvalidBody(
             "At least one of projects, domains or organizations must name a target.".into(),
         ));
     }
-    if projects.len() > BATCH_MAX {
+    if total > BATCH_MAX {
         return Err(Error::InvalidBody(format!(
-            "projects names {} projects; at most {BATCH_MAX} per call.",
-            projects.len()
+            "{total} targets (projects, domains, organizations); at most {BATCH_MAX} per call."
         )));
     }
     let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(projects.len());
-    for p in projects {
+    let mut out = Vec::new();
+    for p in &projects {
         if !valid_project_id(p) {
             return Err(refused(
                 ErrorCode::Img0067,
-                format!("Project ID {p:?} is incorrect: 1 to 255 characters, no spaces or control characters."),
+                format!(
+                    "Project ID {p:?} is incorrect: 1 to 255 characters, no spaces or control \
+                     characters."
+                ),
             ));
         }
         if seen.insert(p.clone()) {
             out.push(p.clone());
         }
     }
-    Ok(out)
+    let mut others = Vec::new();
+    for d in &domains {
+        if !valid_project_id(d) {
+            return Err(refused(
+                ErrorCode::Img0067,
+                format!("Account (domain) ID {d:?} is incorrect."),
+            ));
+        }
+        if seen.insert(d.clone()) {
+            others.push(NewMember {
+                member_id: d.clone(),
+                member_type: MemberType::Domain,
+                urn: None,
+            });
+        }
+    }
+    for o in &organizations {
+        let id = organization_id(o).ok_or_else(|| {
+            Error::InvalidBody(format!(
+                "Organization {o:?} is neither an Organizations URN nor an o-, r- or ou- ID."
+            ))
+        })?;
+        if seen.insert(id.clone()) {
+            others.push(NewMember {
+                member_id: id,
+                member_type: MemberType::Organization,
+                urn: o.starts_with("organizations::").then(|| o.clone()),
+            });
+        }
+    }
+    Ok((out, others))
 }
 
 impl Service {
@@ -181,7 +227,7 @@ impl Service {
         let project = writer_project(caller, if add { "add_member" } else { "delete_member" })?;
         let req: BatchMembersRequest = parse_body(body)?;
         let images = image_ids(&req.images)?;
-        let projects = target_projects(&req)?;
+        let (projects, others) = targets(&req)?;
         for id in &images {
             let image = self.visible_image(caller, id).await?.ok_or_else(|| {
                 refused(ErrorCode::Img0027, format!("Image {id} does not exist."))
@@ -216,7 +262,16 @@ impl Service {
                     format!("Image {id} is a Windows image; Windows images cannot be shared."),
                 ));
             }
-            if add && projects.contains(&image.owner) {
+            let own_account = caller
+                .domain_id
+                .as_ref()
+                .filter(|_| caller.in_project(&image.owner));
+            if add
+                && (projects.contains(&image.owner)
+                    || others.iter().any(|o| {
+                        o.member_type == MemberType::Domain && Some(&o.member_id) == own_account
+                    }))
+            {
                 return Err(Error::SelfShare);
             }
         }
@@ -231,8 +286,11 @@ impl Service {
             JobRequest {
                 images,
                 projects,
+                others,
                 status: None,
                 quota: self.member_quota,
+                caller_domain: None,
+                caller_organization_path: None,
             },
         )
         .await
@@ -271,8 +329,11 @@ impl Service {
             JobRequest {
                 images,
                 projects: vec![req.project_id],
+                others: Vec::new(),
                 status: Some(status),
                 quota: None,
+                caller_domain: caller.domain_id.clone(),
+                caller_organization_path: caller.organization_path.clone(),
             },
         )
         .await
@@ -356,6 +417,20 @@ pub fn check_path_project(caller: &Caller, project: &str) -> Result<(), Error> {
     }
 }
 
+/// One target of a job: (member_id, member_type, urn).
+fn job_targets(request: &JobRequest) -> Vec<NewMember> {
+    request
+        .projects
+        .iter()
+        .map(|p| NewMember {
+            member_id: p.clone(),
+            member_type: MemberType::Project,
+            urn: None,
+        })
+        .chain(request.others.iter().cloned())
+        .collect()
+}
+
 /// What one image's step writes, from what the store found.
 pub fn plan_step(
     job_type: JobType,
@@ -363,17 +438,15 @@ pub fn plan_step(
     image_id: &str,
     input: &StepInput,
 ) -> StepPlan {
+    let targets = job_targets(request);
+    let item = |t: &NewMember, ok: bool, code: Option<&str>| JobItem {
+        image_id: image_id.to_owned(),
+        project_id: t.urn.clone().unwrap_or_else(|| t.member_id.clone()),
+        ok,
+        error_code: code.map(str::to_owned),
+    };
     let fail_all = |code: &str, reason: String| StepPlan {
-        results: request
-            .projects
-            .iter()
-            .map(|p| JobItem {
-                image_id: image_id.to_owned(),
-                project_id: p.clone(),
-                ok: false,
-                error_code: Some(code.to_owned()),
-            })
-            .collect(),
+        results: targets.iter().map(|t| item(t, false, Some(code))).collect(),
         failure: Some((code.to_owned(), reason)),
         ..Default::default()
     };
@@ -389,57 +462,55 @@ pub fn plan_step(
             format!("Image {image_id} is no longer shared."),
         );
     }
-    let is_member = |p: &str| input.members.iter().any(|m| m.member_id == p);
+    if job_type == JobType::UpdateMembers {
+        return plan_update(request, image_id, input, &targets, item);
+    }
+    let is_member = |t: &NewMember| {
+        input
+            .members
+            .iter()
+            .any(|m| m.member_id == t.member_id && m.member_type == t.member_type)
+    };
     // Each item's own failure, if any.
-    let mut failures: Vec<Option<(&str, String)>> = request
-        .projects
+    let mut failures: Vec<Option<(&str, String)>> = targets
         .iter()
-        .map(|p| match job_type {
-            JobType::AddMembers if is_member(p) => Some((
-                item_codes::ALREADY_MEMBER,
-                format!("Project {p} is already a member of image {image_id}."),
-            )),
-            JobType::DeleteMembers if !is_member(p) => Some((
-                item_codes::NOT_MEMBER_DELETE,
-                format!("Project {p} is not a member of image {image_id}."),
-            )),
-            JobType::UpdateMembers if !is_member(p) => Some((
-                item_codes::NOT_MEMBER_UPDATE,
-                format!("Project {p} is not a member of image {image_id}."),
-            )),
-            _ => None,
+        .map(|t| {
+            let id = &t.member_id;
+            match job_type {
+                JobType::AddMembers if is_member(t) => Some((
+                    item_codes::ALREADY_MEMBER,
+                    format!("{id} is already a member of image {image_id}."),
+                )),
+                JobType::DeleteMembers if !is_member(t) => Some((
+                    item_codes::NOT_MEMBER_DELETE,
+                    format!("{id} is not a member of image {image_id}."),
+                )),
+                _ => None,
+            }
         })
         .collect();
     if job_type == JobType::AddMembers {
         if let Some(max) = request.quota {
             let mut count = input.members.len() as u64;
-            for (i, _) in request.projects.iter().enumerate() {
-                if failures[i].is_none() {
-                    count += 1;
-                    if count > max {
-                        failures[i] = Some((
-                            item_codes::QUOTA,
-                            format!(
-                                "Image member limit exceeded for image {image_id}: attempted \
-                                 {count}, maximum {max}."
-                            ),
-                        ));
-                    }
+            for failure in failures.iter_mut().filter(|f| f.is_none()) {
+                count += 1;
+                if count > max {
+                    *failure = Some((
+                        item_codes::QUOTA,
+                        format!(
+                            "Image member limit exceeded for image {image_id}: attempted \
+                             {count}, maximum {max}."
+                        ),
+                    ));
                 }
             }
         }
     }
     let first = failures.iter().flatten().next().cloned();
-    let results = request
-        .projects
+    let results = targets
         .iter()
         .zip(&failures)
-        .map(|(p, f)| JobItem {
-            image_id: image_id.to_owned(),
-            project_id: p.clone(),
-            ok: first.is_none(),
-            error_code: f.as_ref().map(|(c, _)| (*c).to_owned()),
-        })
+        .map(|(t, f)| item(t, first.is_none(), f.as_ref().map(|(c, _)| *c)))
         .collect();
     if let Some((code, reason)) = first {
         return StepPlan {
@@ -453,17 +524,61 @@ pub fn plan_step(
         ..Default::default()
     };
     match job_type {
-        JobType::AddMembers => plan.add = request.projects.clone(),
-        JobType::DeleteMembers => plan.remove = request.projects.clone(),
-        JobType::UpdateMembers => {
-            let status = request.status.unwrap_or(MemberStatus::Accepted);
-            plan.set_status = request
-                .projects
+        JobType::AddMembers => plan.add = targets,
+        JobType::DeleteMembers => plan.remove = targets.into_iter().map(|t| t.member_id).collect(),
+        JobType::UpdateMembers => unreachable!("planned above"),
+    }
+    plan
+}
+
+/// An update: the member's own project row, else the account or
+/// organization share that covers it (the project's decision).
+fn plan_update(
+    request: &JobRequest,
+    image_id: &str,
+    input: &StepInput,
+    targets: &[NewMember],
+    item: impl Fn(&NewMember, bool, Option<&str>) -> JobItem,
+) -> StepPlan {
+    let status = request.status.unwrap_or(MemberStatus::Accepted);
+    let mut plan = StepPlan::default();
+    for t in targets {
+        let project = &t.member_id;
+        let direct = input
+            .members
+            .iter()
+            .any(|m| m.member_type == MemberType::Project && m.member_id == *project);
+        let member = Caller {
+            project_id: Some(project.clone()),
+            user_id: String::new(),
+            domain_id: request.caller_domain.clone(),
+            organization_path: request.caller_organization_path.clone(),
+            roles: Vec::new(),
+        };
+        let covering = input
+            .members
+            .iter()
+            .find(|m| m.member_type != MemberType::Project && member.covered_by(m));
+        if direct {
+            plan.set_status.push((project.clone(), status));
+        } else if let Some(share) = covering {
+            plan.decide
+                .push((share.member_id.clone(), project.clone(), status));
+        } else {
+            plan.results = targets
                 .iter()
-                .map(|p| (p.clone(), status))
+                .map(|x| item(x, false, (x == t).then_some(item_codes::NOT_MEMBER_UPDATE)))
                 .collect();
+            plan.failure = Some((
+                item_codes::NOT_MEMBER_UPDATE.to_owned(),
+                format!("Project {project} is not a member of image {image_id}."),
+            ));
+            plan.set_status.clear();
+            plan.decide.clear();
+            return plan;
         }
     }
+    plan.results = targets.iter().map(|t| item(t, true, None)).collect();
     plan
 }
 
@@ -648,6 +763,8 @@ mod tests {
             status: MemberStatus::Pending,
             created_at: 0,
             updated_at: 0,
+            member_type: MemberType::Project,
+            urn: None,
         }
     }
 
@@ -655,8 +772,11 @@ mod tests {
         JobRequest {
             images: vec!["i".into()],
             projects: projects.iter().map(|p| p.to_string()).collect(),
+            others: Vec::new(),
             status: None,
             quota,
+            caller_domain: None,
+            caller_organization_path: None,
         }
     }
 
@@ -672,7 +792,8 @@ mod tests {
             "i",
             &input,
         );
-        assert_eq!(plan.add, ["b", "c"]);
+        let added: Vec<_> = plan.add.iter().map(|m| m.member_id.as_str()).collect();
+        assert_eq!(added, ["b", "c"]);
         assert!(plan.failure.is_none());
         assert!(plan.results.iter().all(|r| r.ok && r.error_code.is_none()));
     }
@@ -730,6 +851,66 @@ mod tests {
         update.projects = vec!["a".into()];
         let plan = plan_step(JobType::UpdateMembers, &update, "i", &input);
         assert_eq!(plan.set_status, [("a".to_string(), MemberStatus::Accepted)]);
+    }
+
+    #[test]
+    fn organization_targets_are_urns_or_bare_ids() {
+        assert_eq!(
+            organization_id("organizations::0a1b:ou:o-abc123/ou-def456").as_deref(),
+            Some("ou-def456")
+        );
+        assert_eq!(
+            organization_id("organizations::0a1b:organization:o-abc123").as_deref(),
+            Some("o-abc123")
+        );
+        assert_eq!(
+            organization_id("organizations::0a1b:root:o-abc123/r-xyz").as_deref(),
+            Some("r-xyz")
+        );
+        assert_eq!(organization_id("ou-def456").as_deref(), Some("ou-def456"));
+        for bad in ["", "ou-", "x-1", "ou-a b", "organizations::a:ou:"] {
+            assert_eq!(organization_id(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn accounts_and_units_are_members_of_their_own_kind() {
+        let mut domain_row = member("dom-1");
+        domain_row.member_type = MemberType::Domain;
+        let input = StepInput {
+            image: Some(image(Visibility::Shared)),
+            members: vec![member("dom-1")],
+        };
+        // A project named like an account is not that account.
+        let mut req = request(&[], Some(5));
+        req.others = vec![NewMember {
+            member_id: "dom-1".into(),
+            member_type: MemberType::Domain,
+            urn: None,
+        }];
+        let plan = plan_step(JobType::AddMembers, &req, "i", &input);
+        assert_eq!(plan.add.len(), 1);
+        let input = StepInput {
+            image: Some(image(Visibility::Shared)),
+            members: vec![domain_row],
+        };
+        let plan = plan_step(JobType::AddMembers, &req, "i", &input);
+        assert_eq!(plan.failure.unwrap().0, "IMG.0112");
+        // Project p in dom-1 accepts: a decision on the account's share.
+        let mut update = request(&["p"], None);
+        update.status = Some(MemberStatus::Accepted);
+        update.caller_domain = Some("dom-1".into());
+        let plan = plan_step(JobType::UpdateMembers, &update, "i", &input);
+        assert_eq!(
+            plan.decide,
+            [("dom-1".to_string(), "p".to_string(), MemberStatus::Accepted)]
+        );
+        assert!(plan.set_status.is_empty() && plan.failure.is_none());
+        // Outside the account: not a member.
+        update.caller_domain = Some("dom-2".into());
+        let plan = plan_step(JobType::UpdateMembers, &update, "i", &input);
+        assert_eq!(plan.failure.unwrap().0, "IMG.0114");
+        assert!(plan.decide.is_empty());
     }
 
     #[test]

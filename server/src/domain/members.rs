@@ -2,7 +2,9 @@
 //! (glance-members.md §3); Huawei's rules (no self-share, no Windows images)
 //! come after authorization and before the quota.
 
-use super::model::{now_millis, Caller, ImageRecord, MemberRecord, MemberStatus, Visibility};
+use super::model::{
+    now_millis, Caller, ImageRecord, MemberRecord, MemberStatus, MemberType, Visibility,
+};
 use super::Service;
 use crate::error::Error;
 use crate::store::StoreError;
@@ -78,9 +80,16 @@ fn is_owner(caller: &Caller, image: &ImageRecord) -> bool {
 }
 
 /// Whether the caller may see this membership row: admins and the owner see
-/// all rows, a member only its own.
-fn row_visible(caller: &Caller, image: &ImageRecord, member_id: &str) -> bool {
-    caller.is_admin() || is_owner(caller, image) || caller.in_project(member_id)
+/// all rows, a member only those that name it (its project, its account, an
+/// organization unit above it).
+fn row_visible(caller: &Caller, image: &ImageRecord, row: &MemberRecord) -> bool {
+    caller.is_admin() || is_owner(caller, image) || caller.covered_by(row)
+}
+
+/// Whether the caller sees an account or organization share as one of the
+/// projects under it (with that project's own decision as the status).
+fn sees_as_covered(caller: &Caller, image: &ImageRecord, row: &MemberRecord) -> bool {
+    row.member_type != MemberType::Project && !is_owner(caller, image) && caller.covered_by(row)
 }
 
 impl Service {
@@ -109,6 +118,8 @@ impl Service {
     }
 
     /// The membership row the caller asks about, if the caller may see it.
+    /// A project under an account or organization share may name the share
+    /// or its own project; it sees the share with its own decision.
     async fn visible_member(
         &self,
         caller: &Caller,
@@ -119,13 +130,56 @@ impl Service {
             image: image.id.clone(),
             member: member_id.to_owned(),
         };
-        if !row_visible(caller, image, member_id) {
-            return Err(not_found());
-        }
-        self.store
-            .get_member(&image.id, member_id)
+        let row = match self.store.get_member(&image.id, member_id).await? {
+            Some(row) if row_visible(caller, image, &row) => Some(row),
+            Some(_) => return Err(not_found()),
+            None => None,
+        };
+        let row = match row {
+            Some(row) => row,
+            None if caller.in_project(member_id) && !is_owner(caller, image) => self
+                .store
+                .list_members(&image.id)
+                .await?
+                .into_iter()
+                .find(|m| sees_as_covered(caller, image, m))
+                .ok_or_else(not_found)?,
+            None => return Err(not_found()),
+        };
+        self.with_decisions(caller, image, vec![row])
             .await?
+            .pop()
             .ok_or_else(not_found)
+    }
+
+    /// Account and organization shares as the covered caller sees them: its
+    /// project's decision (default `pending`) as the status.
+    async fn with_decisions(
+        &self,
+        caller: &Caller,
+        image: &ImageRecord,
+        mut rows: Vec<MemberRecord>,
+    ) -> Result<Vec<MemberRecord>, Error> {
+        let (Some(project), true) = (
+            &caller.project_id,
+            rows.iter().any(|r| sees_as_covered(caller, image, r)),
+        ) else {
+            return Ok(rows);
+        };
+        let decisions = self.store.decisions(&image.id, project).await?;
+        for row in rows
+            .iter_mut()
+            .filter(|r| sees_as_covered(caller, image, r))
+        {
+            match decisions.iter().find(|(m, _, _)| *m == row.member_id) {
+                Some((_, status, at)) => {
+                    row.status = *status;
+                    row.updated_at = *at;
+                }
+                None => row.status = MemberStatus::Pending,
+            }
+        }
+        Ok(rows)
     }
 
     pub async fn add_member(
@@ -227,8 +281,8 @@ impl Service {
             })
             .await?;
         let mut rows = self.store.list_members(&image.id).await?;
-        rows.retain(|m| row_visible(caller, &image, &m.member_id));
-        Ok(rows)
+        rows.retain(|m| row_visible(caller, &image, m));
+        self.with_decisions(caller, &image, rows).await
     }
 
     pub async fn get_member(
@@ -259,6 +313,27 @@ impl Service {
             })
             .await?;
         let row = self.visible_member(caller, &image, member_id).await?;
+        if sees_as_covered(caller, &image, &row) {
+            // A project under an account or organization share decides for
+            // itself.
+            if !caller.can_write() {
+                return Err(Error::PolicyDenied("modify_member"));
+            }
+            let status = status_value(status)?;
+            let project = caller.project_id.clone().unwrap_or_default();
+            return match self
+                .store
+                .decide(&image.id, &row.member_id, &project, status, now_millis())
+                .await
+            {
+                Ok(()) => self.visible_member(caller, &image, &row.member_id).await,
+                Err(StoreError::NotFound) => Err(Error::MemberNotFound {
+                    image: image.id,
+                    member: member_id.to_owned(),
+                }),
+                Err(e) => Err(e.into()),
+            };
+        }
         // Only the member itself (or an admin) decides; never the owner.
         if !(caller.is_admin() || (caller.can_write() && caller.in_project(&row.member_id))) {
             return Err(Error::PolicyDenied("modify_member"));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::store::{Store, StoreError};
-use model::{Caller, ImageRecord, Visibility};
+use model::{Caller, ImageRecord, MemberType, Visibility};
 
 /// What the rules need: the store and the configured limits.
 #[derive(Clone)]
@@ -61,11 +61,29 @@ impl Service {
         let visible = caller.is_admin()
             || caller.in_project(&image.owner)
             || matches!(image.visibility, Visibility::Public | Visibility::Community)
-            || (image.visibility == Visibility::Shared
-                && match &caller.project_id {
-                    Some(project) => self.store.get_member(&id, project).await?.is_some(),
-                    None => false,
-                });
+            || (image.visibility == Visibility::Shared && self.is_member(caller, &id).await?);
         Ok(visible.then_some(image))
+    }
+
+    /// Whether a membership of the image names the caller: its project, or
+    /// its account or an organization unit above it.
+    async fn is_member(&self, caller: &Caller, image_id: &str) -> Result<bool, Error> {
+        let Some(project) = &caller.project_id else {
+            return Ok(false);
+        };
+        if let Some(m) = self.store.get_member(image_id, project).await? {
+            if m.member_type == MemberType::Project {
+                return Ok(true);
+            }
+        }
+        if caller.domain_id.is_none() && caller.organization_path.is_none() {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .list_members(image_id)
+            .await?
+            .iter()
+            .any(|m| m.member_type != MemberType::Project && caller.covered_by(m)))
     }
 }

@@ -74,8 +74,12 @@ pub struct Caller {
     /// The project the caller acts in; `None` for domain- or system-scoped tokens.
     pub project_id: Option<String>,
     pub user_id: String,
-    /// The domain of the caller's project (or of its domain scope), if known.
+    /// The domain of the caller's project (or of its domain scope), if known:
+    /// Huawei's account.
     pub domain_id: Option<String>,
+    /// Where the caller's account sits in its Huawei organization:
+    /// `o-…/r-…/ou-…/…` (organization, root, organizational units), if known.
+    pub organization_path: Option<String>,
     pub roles: Vec<String>,
 }
 
@@ -87,6 +91,33 @@ impl Caller {
 
     pub fn is_admin(&self) -> bool {
         self.has_role("admin")
+    }
+
+    /// The organization, root and units the caller's account is under.
+    pub fn organization_ids(&self) -> Vec<String> {
+        self.organization_path
+            .as_deref()
+            .map(|p| {
+                p.split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether a membership row names the caller: its project, or (for a
+    /// project-scoped caller) its account or an organization unit above it.
+    pub fn covered_by(&self, member: &MemberRecord) -> bool {
+        match member.member_type {
+            MemberType::Project => self.in_project(&member.member_id),
+            _ if self.project_id.is_none() => false,
+            MemberType::Domain => self.domain_id.as_deref() == Some(member.member_id.as_str()),
+            MemberType::Organization => self
+                .organization_path
+                .as_deref()
+                .is_some_and(|p| p.split('/').any(|s| s == member.member_id)),
+        }
     }
 
     /// Keystone's default implied roles: admin ⇒ member ⇒ reader.
@@ -136,7 +167,10 @@ impl ImageRecord {
     }
 }
 
-/// One membership row.
+/// One membership row. For a share with an account (`Domain`) or an
+/// organization unit (`Organization`), `member_id` names the account or unit,
+/// `status` is the row's own (always `pending`), and each project under it
+/// accepts or rejects for itself (`member_decisions`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemberRecord {
     pub image_id: String,
@@ -144,6 +178,18 @@ pub struct MemberRecord {
     pub status: MemberStatus,
     pub created_at: i64,
     pub updated_at: i64,
+    pub member_type: MemberType,
+    /// The organization URN, for `Organization` rows.
+    pub urn: Option<String>,
+}
+
+/// A member to add.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMember {
+    pub member_id: String,
+    pub member_type: MemberType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urn: Option<String>,
 }
 
 /// `member_status` filter of the image list.
@@ -174,6 +220,10 @@ pub enum ImageKind {
 /// What an image list asks the store for, after validation.
 #[derive(Clone, Debug)]
 pub struct ImageQuery {
+    /// The caller's account and organization units: images shared with them
+    /// count as shared with the caller.
+    pub caller_domain: Option<String>,
+    pub caller_organizations: Vec<String>,
     /// Huawei's `__imagetype`: when set, it chooses the candidate images
     /// and `visibility` only narrows them.
     pub kind: Option<ImageKind>,
@@ -200,14 +250,34 @@ pub fn to_datetime(millis: i64) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// What kind of target a membership names (Huawei's `member_type`). Only
-/// projects can be members here so far.
+/// What kind of target a membership names (Huawei's `member_type`): a
+/// project, an account (`domain`: every project of it) or an organization,
+/// root or unit (`organization`: every account below it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberType {
     Project,
     Domain,
     Organization,
+}
+
+impl MemberType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberType::Project => "project",
+            MemberType::Domain => "domain",
+            MemberType::Organization => "organization",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "project" => MemberType::Project,
+            "domain" => MemberType::Domain,
+            "organization" => MemberType::Organization,
+            _ => return None,
+        })
+    }
 }
 
 /// Where a job stands: `INIT` → `RUNNING` → `SUCCESS` | `FAIL`.
@@ -282,6 +352,15 @@ pub struct JobRequest {
     pub images: Vec<String>,
     /// The target projects (add, delete) or the member's own project (update).
     pub projects: Vec<String>,
+    /// Accounts and organization units to add or remove (after `projects`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<NewMember>,
+    /// Update: the member's account and organization path, for images shared
+    /// with its account or organization rather than its project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_organization_path: Option<String>,
     /// The status an update sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<MemberStatus>,
@@ -332,7 +411,10 @@ pub struct StepInput {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StepPlan {
     /// Members to add (`pending`).
-    pub add: Vec<String>,
+    pub add: Vec<NewMember>,
+    /// Decisions of a project under an account or organization share:
+    /// (the share's member_id, the project, its status).
+    pub decide: Vec<(String, String, MemberStatus)>,
     /// Members whose status to set.
     pub set_status: Vec<(String, MemberStatus)>,
     /// Members to remove.

@@ -141,6 +141,40 @@ CREATE INDEX jobs_runnable ON jobs (created_at) WHERE status IN ('INIT', 'RUNNIN
 CREATE INDEX jobs_finished ON jobs (end_time) WHERE end_time IS NOT NULL;
 "#,
     },
+    Migration {
+        version: 4,
+        name: "shares with accounts and organizations, accepted per project",
+        sqlite: r#"
+ALTER TABLE image_members ADD COLUMN member_type TEXT NOT NULL DEFAULT 'project';
+ALTER TABLE image_members ADD COLUMN urn TEXT;
+CREATE TABLE member_decisions (
+    image_id   TEXT NOT NULL,
+    member_id  TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image_id, member_id, project_id),
+    FOREIGN KEY (image_id, member_id) REFERENCES image_members (image_id, member_id)
+        ON DELETE CASCADE
+);
+CREATE INDEX member_decisions_by_project ON member_decisions (project_id);
+"#,
+        postgres: r#"
+ALTER TABLE image_members ADD COLUMN member_type TEXT NOT NULL DEFAULT 'project';
+ALTER TABLE image_members ADD COLUMN urn TEXT;
+CREATE TABLE member_decisions (
+    image_id   TEXT NOT NULL,
+    member_id  TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (image_id, member_id, project_id),
+    FOREIGN KEY (image_id, member_id) REFERENCES image_members (image_id, member_id)
+        ON DELETE CASCADE
+);
+CREATE INDEX member_decisions_by_project ON member_decisions (project_id);
+"#,
+    },
 ];
 
 /// Refuses to run against a schema newer than this binary knows.

@@ -26,6 +26,8 @@ pub enum StoreError {
     NotFound,
     #[error("already exists")]
     Duplicate,
+    #[error("the image is shared with an account or an organization")]
+    SharedWithAccounts,
     #[error("member quota exceeded: attempted {attempted}, maximum {max}")]
     QuotaExceeded { attempted: u64, max: u64 },
     /// Transient (busy database, lost connection): the caller may retry.
@@ -51,7 +53,9 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         edit: ImageEdit,
     ) -> StoreResult<Result<ImageRecord, Error>>;
-    /// Removes the image and all its memberships. `NotFound` if absent.
+    /// Removes the image and all its memberships. `NotFound` if absent;
+    /// `SharedWithAccounts` (nothing removed) while it is shared with an
+    /// account or an organization (Huawei's rule).
     async fn delete_image(&self, id: &str) -> StoreResult<()>;
 
     async fn get_member(
@@ -80,6 +84,24 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<MemberRecord>;
     async fn delete_member(&self, image_id: &str, member_id: &str) -> StoreResult<()>;
+    /// A project's own decisions on the account and organization shares of
+    /// an image: (the share's member_id, status, updated_at).
+    async fn decisions(
+        &self,
+        image_id: &str,
+        project_id: &str,
+    ) -> StoreResult<Vec<(String, MemberStatus, i64)>>;
+    /// Records a project's decision on an account or organization share;
+    /// `updated_at` moves only when the status changes. `NotFound` when the
+    /// share is gone.
+    async fn decide(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        project_id: &str,
+        status: MemberStatus,
+        now: i64,
+    ) -> StoreResult<()>;
     /// The largest number of members any image owned by `owner` has.
     async fn max_members_per_image(&self, owner: &str) -> StoreResult<u64>;
 
@@ -238,17 +260,49 @@ pub fn list_images_sql(
         )
     };
     // Shared with the caller: walk the caller's memberships in image order.
-    let shared_with_me = {
-        let marker = after.as_ref().map_or(String::new(), |(c, i)| {
-            format!(" AND (m.image_created_at, m.image_id) < ({c}, {i})")
-        });
-        format!(
-            "SELECT {columns} FROM image_members m JOIN images i ON i.id = m.image_id \
-             WHERE m.member_id = {caller}{status}{marker} AND i.visibility = 'shared' \
-             AND i.owner <> {caller}{filters} \
-             ORDER BY m.image_created_at DESC, m.image_id DESC LIMIT {limit}"
-        )
+    let marker = after.as_ref().map_or(String::new(), |(c, i)| {
+        format!(" AND (m.image_created_at, m.image_id) < ({c}, {i})")
+    });
+    let mut shared_with_me = vec![format!(
+        "SELECT {columns} FROM image_members m JOIN images i ON i.id = m.image_id \
+         WHERE m.member_id = {caller} AND m.member_type = 'project'{status}{marker} \
+         AND i.visibility = 'shared' AND i.owner <> {caller}{filters} \
+         ORDER BY m.image_created_at DESC, m.image_id DESC LIMIT {limit}"
+    )];
+    // Shared with the caller's account or an organization unit above it: the
+    // caller's own decision (default pending) is its status.
+    let decided = match q.member_status {
+        MemberStatusFilter::All => String::new(),
+        MemberStatusFilter::Only(s) => format!(
+            " AND COALESCE(d.status, 'pending') = {}",
+            bind(SqlArg::Text(s.as_str().into()))
+        ),
     };
+    let mut covering: Vec<(&str, String)> = Vec::new();
+    if let Some(domain) = &q.caller_domain {
+        covering.push((
+            "domain",
+            format!("= {}", bind(SqlArg::Text(domain.clone()))),
+        ));
+    }
+    if !q.caller_organizations.is_empty() {
+        let ids: Vec<String> = q
+            .caller_organizations
+            .iter()
+            .map(|o| bind(SqlArg::Text(o.clone())))
+            .collect();
+        covering.push(("organization", format!("IN ({})", ids.join(", "))));
+    }
+    for (kind, member) in covering {
+        shared_with_me.push(format!(
+            "SELECT {columns} FROM image_members m JOIN images i ON i.id = m.image_id \
+             LEFT JOIN member_decisions d ON d.image_id = m.image_id \
+             AND d.member_id = m.member_id AND d.project_id = {caller} \
+             WHERE m.member_id {member} AND m.member_type = '{kind}'{decided}{marker} \
+             AND i.visibility = 'shared' AND i.owner <> {caller}{filters} \
+             ORDER BY m.image_created_at DESC, m.image_id DESC LIMIT {limit}"
+        ));
+    }
     let own = |visibilities: &str| {
         images_branch(&format!(
             "i.owner = {caller} AND i.visibility IN ({visibilities})"
@@ -259,7 +313,7 @@ pub fn list_images_sql(
         match kind {
             ImageKind::Gold => vec![images_branch("i.visibility = 'public'")],
             ImageKind::Private => vec![own("'private', 'shared', 'community'")],
-            ImageKind::Shared => vec![shared_with_me],
+            ImageKind::Shared => shared_with_me,
         }
     } else if q.admin {
         vec![match q.visibility {
@@ -274,20 +328,24 @@ pub fn list_images_sql(
     } else {
         use crate::domain::model::Visibility as V;
         match q.visibility {
-            None => vec![
+            None => [
                 images_branch("i.visibility = 'public'"),
                 images_branch(&format!(
                     "i.visibility = 'community' AND i.owner = {caller}"
                 )),
                 own("'private', 'shared'"),
-                shared_with_me,
-            ],
-            Some(VisibilityFilter::All) => vec![
+            ]
+            .into_iter()
+            .chain(shared_with_me)
+            .collect(),
+            Some(VisibilityFilter::All) => [
                 images_branch("i.visibility = 'public'"),
                 images_branch("i.visibility = 'community'"),
                 own("'private', 'shared'"),
-                shared_with_me,
-            ],
+            ]
+            .into_iter()
+            .chain(shared_with_me)
+            .collect(),
             Some(VisibilityFilter::Only(V::Public)) => {
                 vec![images_branch("i.visibility = 'public'")]
             }
@@ -295,7 +353,9 @@ pub fn list_images_sql(
                 vec![images_branch("i.visibility = 'community'")]
             }
             Some(VisibilityFilter::Only(V::Private)) => vec![own("'private'")],
-            Some(VisibilityFilter::Only(V::Shared)) => vec![own("'shared'"), shared_with_me],
+            Some(VisibilityFilter::Only(V::Shared)) => std::iter::once(own("'shared'"))
+                .chain(shared_with_me)
+                .collect(),
         }
     };
     branches
@@ -304,10 +364,12 @@ pub fn list_images_sql(
         .collect()
 }
 
-/// One page out of the branches' pages (each newest first, disjoint).
+/// One page out of the branches' pages (each newest first).
 pub fn merge_pages(pages: Vec<Vec<ImageRecord>>, limit: u32) -> Vec<ImageRecord> {
     let mut all: Vec<ImageRecord> = pages.into_iter().flatten().collect();
     all.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    // An image shared with the caller's project and with its account shows once.
+    all.dedup_by(|a, b| a.id == b.id);
     all.truncate(limit as usize);
     all
 }
@@ -400,4 +462,51 @@ pub fn advance_job(job: &mut JobRecord, plan: &crate::domain::model::StepPlan, n
         };
         job.end_time = Some(now);
     }
+}
+
+/// The columns of `image_members` a [`MemberRecord`] is read from, in order.
+pub const MEMBER_COLUMNS: &str =
+    "image_id, member_id, status, created_at, updated_at, member_type, urn";
+
+/// `INSERT` of a new `pending` member: image_id, member_id, now,
+/// image_created_at, member_type, urn.
+pub fn insert_member_sql(placeholder: fn(usize) -> String) -> String {
+    let p = placeholder;
+    format!(
+        "INSERT INTO image_members \
+         (image_id, member_id, status, created_at, updated_at, image_created_at, member_type, urn) \
+         VALUES ({}, {}, 'pending', {}, {}, {}, {}, {})",
+        p(1),
+        p(2),
+        p(3),
+        p(3),
+        p(4),
+        p(5),
+        p(6)
+    )
+}
+
+/// Upsert of a project's decision: image_id, member_id, project_id, status, now.
+pub fn decide_sql(placeholder: fn(usize) -> String) -> String {
+    let p = placeholder;
+    format!(
+        "INSERT INTO member_decisions (image_id, member_id, project_id, status, updated_at) \
+         VALUES ({}, {}, {}, {}, {}) ON CONFLICT (image_id, member_id, project_id) DO UPDATE \
+         SET updated_at = CASE WHEN member_decisions.status = excluded.status \
+         THEN member_decisions.updated_at ELSE excluded.updated_at END, status = excluded.status",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5)
+    )
+}
+
+/// Deletes an image unless it has account or organization shares.
+pub fn delete_image_sql(placeholder: fn(usize) -> String) -> String {
+    let p = placeholder(1);
+    format!(
+        "DELETE FROM images WHERE id = {p} AND NOT EXISTS (SELECT 1 FROM image_members \
+         WHERE image_id = {p} AND member_type <> 'project')"
+    )
 }

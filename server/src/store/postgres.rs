@@ -16,13 +16,14 @@ use tokio_postgres::{NoTls, Row};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    advance_job, insert_image_sql, job_from_columns, job_json, list_images_sql, merge_pages,
-    parse_properties, parse_tags, update_image_sql, ImageEdit, SqlArg, Store, StoreError,
-    StoreResult, IMAGE_COLUMNS, JOB_COLUMNS,
+    advance_job, decide_sql, delete_image_sql, insert_image_sql, insert_member_sql,
+    job_from_columns, job_json, list_images_sql, merge_pages, parse_properties, parse_tags,
+    update_image_sql, ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS,
+    JOB_COLUMNS, MEMBER_COLUMNS,
 };
 use crate::domain::model::{
-    ImageQuery, ImageRecord, JobRecord, MemberRecord, MemberStatus, StepInput, StepPlanner,
-    Visibility,
+    ImageQuery, ImageRecord, JobRecord, MemberRecord, MemberStatus, MemberType, StepInput,
+    StepPlanner, Visibility,
 };
 use crate::error::Error;
 
@@ -212,6 +213,7 @@ fn image_from_row(row: &Row) -> StoreResult<ImageRecord> {
 
 fn member_from_row(row: &Row) -> StoreResult<MemberRecord> {
     let status: String = row.get(2);
+    let member_type: String = row.get(5);
     Ok(MemberRecord {
         image_id: row.get(0),
         member_id: row.get(1),
@@ -219,10 +221,11 @@ fn member_from_row(row: &Row) -> StoreResult<MemberRecord> {
             .ok_or_else(|| StoreError::Internal("corrupt member status".into()))?,
         created_at: row.get(3),
         updated_at: row.get(4),
+        member_type: MemberType::parse(&member_type)
+            .ok_or_else(|| StoreError::Internal("corrupt member type".into()))?,
+        urn: row.get(6),
     })
 }
-
-const MEMBER_COLUMNS: &str = "image_id, member_id, status, created_at, updated_at";
 
 async fn select_member<C: GenericClient>(
     c: &C,
@@ -369,13 +372,17 @@ impl Store for PostgresStore {
 
     async fn delete_image(&self, id: &str) -> StoreResult<()> {
         in_transaction!(self, |tx| {
+            // The row lock keeps a share from being added while we decide.
+            if lock_image(&tx, id).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
             // Memberships go with the image (ON DELETE CASCADE).
             let st = tx
-                .prepare_cached("DELETE FROM images WHERE id = $1")
+                .prepare_cached(&delete_image_sql(|n| format!("${n}")))
                 .await
                 .map_err(pg_error)?;
             match tx.execute(&st, &[&id]).await.map_err(pg_error)? {
-                0 => Err(StoreError::NotFound),
+                0 => Err(StoreError::SharedWithAccounts),
                 _ => Ok(()),
             }
         })
@@ -427,15 +434,21 @@ impl Store for PostgresStore {
                 return Err(StoreError::Duplicate);
             }
             let st = tx
-                .prepare_cached(
-                    "INSERT INTO image_members \
-                     (image_id, member_id, status, created_at, updated_at, image_created_at) \
-                     VALUES ($1, $2, 'pending', $3, $3, $4)",
-                )
+                .prepare_cached(&insert_member_sql(|n| format!("${n}")))
                 .await
                 .map_err(pg_error)?;
             match tx
-                .execute(&st, &[&image_id, &member_id, &now, &image.created_at])
+                .execute(
+                    &st,
+                    &[
+                        &image_id,
+                        &member_id,
+                        &now,
+                        &image.created_at,
+                        &"project",
+                        &None::<String>,
+                    ],
+                )
                 .await
             {
                 Ok(_) => {}
@@ -448,6 +461,8 @@ impl Store for PostgresStore {
                 status: MemberStatus::Pending,
                 created_at: now,
                 updated_at: now,
+                member_type: MemberType::Project,
+                urn: None,
             })
         })
     }
@@ -489,6 +504,66 @@ impl Store for PostgresStore {
             {
                 0 => Err(StoreError::NotFound),
                 _ => Ok(()),
+            }
+        })
+    }
+
+    async fn decisions(
+        &self,
+        image_id: &str,
+        project_id: &str,
+    ) -> StoreResult<Vec<(String, MemberStatus, i64)>> {
+        reading!(self, |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT member_id, status, updated_at FROM member_decisions \
+                     WHERE image_id = $1 AND project_id = $2",
+                )
+                .await
+                .map_err(pg_error)?;
+            c.query(&st, &[&image_id, &project_id])
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .map(|r| {
+                    let status: String = r.get(1);
+                    let status = MemberStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Internal("corrupt decision status".into()))?;
+                    Ok((r.get(0), status, r.get(2)))
+                })
+                .collect()
+        })
+    }
+
+    async fn decide(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        project_id: &str,
+        status: MemberStatus,
+        now: i64,
+    ) -> StoreResult<()> {
+        in_transaction!(self, |tx| {
+            if select_member(&tx, image_id, member_id).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let st = tx
+                .prepare_cached(&decide_sql(|n| format!("${n}")))
+                .await
+                .map_err(pg_error)?;
+            match tx
+                .execute(
+                    &st,
+                    &[&image_id, &member_id, &project_id, &status.as_str(), &now],
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                // The share was removed between the check and the insert.
+                Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                    Err(StoreError::NotFound)
+                }
+                Err(e) => Err(pg_error(e)),
             }
         })
     }
@@ -636,16 +711,33 @@ impl Store for PostgresStore {
             };
             let plan = planner(&StepInput { image, members });
             if !plan.add.is_empty() {
+                // One statement for the whole image, in request order (seq).
+                let ids: Vec<&str> = plan.add.iter().map(|m| m.member_id.as_str()).collect();
+                let types: Vec<&str> = plan.add.iter().map(|m| m.member_type.as_str()).collect();
+                let urns: Vec<Option<&str>> = plan.add.iter().map(|m| m.urn.as_deref()).collect();
                 let st = tx
                     .prepare_cached(
-                        "INSERT INTO image_members \
-                         (image_id, member_id, status, created_at, updated_at, image_created_at) \
-                         SELECT $1, m, 'pending', $3, $3, $4 FROM unnest($2::text[]) WITH ORDINALITY AS t(m, n) \
+                        "INSERT INTO image_members (image_id, member_id, status, created_at, \
+                         updated_at, image_created_at, member_type, urn) \
+                         SELECT $1, m, 'pending', $3, $3, $4, t, u \
+                         FROM unnest($2::text[], $5::text[], $6::text[]) WITH ORDINALITY AS x(m, t, u, n) \
                          ORDER BY n",
                     )
                     .await
                     .map_err(pg_error)?;
-                tx.execute(&st, &[&image_id, &plan.add, &now, &image_created_at])
+                tx.execute(
+                    &st,
+                    &[&image_id, &ids, &now, &image_created_at, &types, &urns],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+            for (member, project, status) in &plan.decide {
+                let st = tx
+                    .prepare_cached(&decide_sql(|n| format!("${n}")))
+                    .await
+                    .map_err(pg_error)?;
+                tx.execute(&st, &[&image_id, member, project, &status.as_str(), &now])
                     .await
                     .map_err(pg_error)?;
             }

@@ -18,13 +18,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::migrations::{check_not_newer, MIGRATIONS, TRACKING_TABLE};
 use super::{
-    advance_job, insert_image_sql, job_from_columns, job_json, list_images_sql, merge_pages,
-    parse_properties, parse_tags, update_image_sql, ImageEdit, SqlArg, Store, StoreError,
-    StoreResult, IMAGE_COLUMNS, JOB_COLUMNS,
+    advance_job, decide_sql, delete_image_sql, insert_image_sql, insert_member_sql,
+    job_from_columns, job_json, list_images_sql, merge_pages, parse_properties, parse_tags,
+    update_image_sql, ImageEdit, SqlArg, Store, StoreError, StoreResult, IMAGE_COLUMNS,
+    JOB_COLUMNS, MEMBER_COLUMNS,
 };
 use crate::domain::model::{
-    ImageQuery, ImageRecord, JobRecord, MemberRecord, MemberStatus, StepInput, StepPlanner,
-    Visibility,
+    ImageQuery, ImageRecord, JobRecord, MemberRecord, MemberStatus, MemberType, StepInput,
+    StepPlanner, Visibility,
 };
 use crate::error::Error;
 
@@ -344,18 +345,22 @@ fn image_from_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
 
 fn member_from_row(row: &Row<'_>) -> rusqlite::Result<MemberRecord> {
     let status: String = row.get(2)?;
+    let member_type: String = row.get(5)?;
+    let corrupt = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("corrupt member {what}").into(),
+        )
+    };
     Ok(MemberRecord {
         image_id: row.get(0)?,
         member_id: row.get(1)?,
-        status: MemberStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Text,
-                "corrupt member status".into(),
-            )
-        })?,
+        status: MemberStatus::parse(&status).ok_or_else(|| corrupt(2, "status"))?,
         created_at: row.get(3)?,
         updated_at: row.get(4)?,
+        member_type: MemberType::parse(&member_type).ok_or_else(|| corrupt(5, "type"))?,
+        urn: row.get(6)?,
     })
 }
 
@@ -364,10 +369,9 @@ fn select_member(
     image_id: &str,
     member_id: &str,
 ) -> StoreResult<Option<MemberRecord>> {
-    conn.prepare_cached(
-        "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
-         WHERE image_id = ?1 AND member_id = ?2",
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = ?1 AND member_id = ?2"
+    ))
     .and_then(|mut st| {
         st.query_row(params![image_id, member_id], member_from_row)
             .optional()
@@ -421,10 +425,9 @@ fn select_image(conn: &Connection, id: &str) -> StoreResult<Option<ImageRecord>>
 
 fn select_members(conn: &Connection, image_id: &str) -> StoreResult<Vec<MemberRecord>> {
     let mut st = conn
-        .prepare_cached(
-            "SELECT image_id, member_id, status, created_at, updated_at FROM image_members \
-             WHERE image_id = ?1 ORDER BY rowid",
-        )
+        .prepare_cached(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = ?1 ORDER BY rowid"
+        ))
         .map_err(internal)?;
     let rows = st
         .query_map([image_id], member_from_row)
@@ -501,13 +504,15 @@ impl Store for SqliteStore {
         self.write(move |c| {
             // Memberships go with the image (ON DELETE CASCADE).
             let n = c
-                .prepare_cached("DELETE FROM images WHERE id = ?1")
+                .prepare_cached(&delete_image_sql(|n| format!("?{n}")))
                 .and_then(|mut st| st.execute([&id]))
                 .map_err(internal)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
+            if n > 0 {
                 Ok(())
+            } else if select_image(c, &id)?.is_some() {
+                Err(StoreError::SharedWithAccounts)
+            } else {
+                Err(StoreError::NotFound)
             }
         })
         .await
@@ -556,19 +561,26 @@ impl Store for SqliteStore {
             if select_member(c, &image_id, &member_id)?.is_some() {
                 return Err(StoreError::Duplicate);
             }
-            c.prepare_cached(
-                "INSERT INTO image_members \
-                 (image_id, member_id, status, created_at, updated_at, image_created_at) \
-                 VALUES (?1, ?2, 'pending', ?3, ?3, ?4)",
-            )
-            .and_then(|mut st| st.execute(params![image_id, member_id, now, image_created_at]))
-            .map_err(internal)?;
+            c.prepare_cached(&insert_member_sql(|n| format!("?{n}")))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        image_id,
+                        member_id,
+                        now,
+                        image_created_at,
+                        "project",
+                        None::<String>
+                    ])
+                })
+                .map_err(internal)?;
             Ok(MemberRecord {
                 image_id,
                 member_id,
                 status: MemberStatus::Pending,
                 created_at: now,
                 updated_at: now,
+                member_type: MemberType::Project,
+                urn: None,
             })
         })
         .await
@@ -611,6 +623,66 @@ impl Store for SqliteStore {
             } else {
                 Ok(())
             }
+        })
+        .await
+    }
+
+    async fn decisions(
+        &self,
+        image_id: &str,
+        project_id: &str,
+    ) -> StoreResult<Vec<(String, MemberStatus, i64)>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT member_id, status, updated_at FROM member_decisions \
+                     WHERE image_id = ?1 AND project_id = ?2",
+                )
+                .map_err(internal)?;
+            let rows = st
+                .query_map([image_id, project_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                })
+                .map_err(internal)?;
+            rows.map(|r| {
+                let (m, s, t) = r.map_err(internal)?;
+                let s = MemberStatus::parse(&s)
+                    .ok_or_else(|| StoreError::Internal("corrupt decision status".into()))?;
+                Ok((m, s, t))
+            })
+            .collect()
+        })
+    }
+
+    async fn decide(
+        &self,
+        image_id: &str,
+        member_id: &str,
+        project_id: &str,
+        status: MemberStatus,
+        now: i64,
+    ) -> StoreResult<()> {
+        let (image_id, member_id, project_id) = (
+            image_id.to_owned(),
+            member_id.to_owned(),
+            project_id.to_owned(),
+        );
+        self.write(move |c| {
+            if select_member(c, &image_id, &member_id)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            c.prepare_cached(&decide_sql(|n| format!("?{n}")))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        image_id,
+                        member_id,
+                        project_id,
+                        status.as_str(),
+                        now
+                    ])
+                })
+                .map_err(internal)?;
+            Ok(())
         })
         .await
     }
@@ -721,14 +793,26 @@ impl Store for SqliteStore {
             let members = select_members(c, &image_id)?;
             let image_created_at = image.as_ref().map_or(0, |i| i.created_at);
             let plan = planner(&StepInput { image, members });
-            for member in &plan.add {
-                c.prepare_cached(
-                    "INSERT INTO image_members \
-                     (image_id, member_id, status, created_at, updated_at, image_created_at) \
-                     VALUES (?1, ?2, 'pending', ?3, ?3, ?4)",
-                )
-                .and_then(|mut st| st.execute(params![image_id, member, now, image_created_at]))
-                .map_err(internal)?;
+            for m in &plan.add {
+                c.prepare_cached(&insert_member_sql(|n| format!("?{n}")))
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            image_id,
+                            m.member_id,
+                            now,
+                            image_created_at,
+                            m.member_type.as_str(),
+                            m.urn
+                        ])
+                    })
+                    .map_err(internal)?;
+            }
+            for (member, project, status) in &plan.decide {
+                c.prepare_cached(&decide_sql(|n| format!("?{n}")))
+                    .and_then(|mut st| {
+                        st.execute(params![image_id, member, project, status.as_str(), now])
+                    })
+                    .map_err(internal)?;
             }
             for (member, status) in &plan.set_status {
                 c.prepare_cached(
@@ -830,6 +914,8 @@ mod tests {
         let page = store
             .list_images(&ImageQuery {
                 kind: None,
+                caller_domain: None,
+                caller_organizations: Vec::new(),
                 caller_project: "consumer".into(),
                 admin: false,
                 visibility: Some(VisibilityFilter::Only(Visibility::Shared)),
