@@ -838,11 +838,40 @@ def batch_errors(image, other_project):
     refused("batch add with the owner's own project", lambda: batch_add(owner, [image], [OWNER]), "IMG.0076")
     refused("batch add, empty images", lambda: batch_add(owner, [], [other_project]), "IMG.0001")
     refused("batch add, no targets (empty projects)", lambda: batch_add(owner, [image], []), "IMG.0001")
-    refused("batch add, domains given", lambda: batch_add(owner, [image], [other_project],
-                                                          domains=[uuid.uuid4().hex]), "IMG.0105")
-    refused("batch add, organizations given",
-            lambda: batch_add(owner, [image], None, organizations=["o-abcdefgh"]), "IMG.0105")
+    refused("batch add, malformed account (domains) id",
+            lambda: batch_add(owner, [image], [other_project], domains=["an account"]), "IMG.0067")
+    refused("batch add, organization neither a URN nor an o-/r-/ou- id",
+            lambda: batch_add(owner, [image], None, organizations=["x-abcdefgh"]), "IMG.0001")
     refused("batch add, malformed project id", lambda: batch_add(owner, [image], ["a project"]), "IMG.0067")
+
+    # Shares with an account (domains) and an organization unit (URN): one
+    # member each, with its member_type (and the URN); then removed, the unit
+    # by its bare ID.
+    image = create_image(f"huawei-sdk-accounts-{uuid.uuid4().hex[:8]}").id
+    account, unit = uuid.uuid4().hex, f"ou-{uuid.uuid4().hex[:12]}"
+    urn = f"organizations::{uuid.uuid4().hex}:ou:o-{uuid.uuid4().hex[:10]}/{unit}"
+    job_id = started_job("batch add with domains=[account] and organizations=[URN]",
+                         lambda: batch_add(owner, [image], None, domains=[account], organizations=[urn]))
+    job = finished_job("account and organization share", owner, job_id, "SUCCESS", "imsAddImageMembersJob")
+    if job is not None:
+        check("account and organization share: one success per target, the URN as given",
+              sorted(results_of(job)) == sorted([(image, account, "success"), (image, urn, "success")]),
+              f"results={results_of(job)}")
+    resp, err = attempt(lambda: v1_list_members(owner, image))
+    kinds = {} if err else {x.member_id: (x.member_type, x.urn) for x in (resp.members or [])}
+    check("v1 list_image_members: the account as member_type domain, the unit as organization with its urn",
+          err is None and kinds.get(account) == ("domain", None) and kinds.get(unit) == ("organization", urn),
+          describe(err) if err else f"members={kinds}")
+    expect_error("glance_delete_image while shared with an account: 409 imgshare.image_shared_with_accounts",
+                 lambda: owner.glance_delete_image(m.GlanceDeleteImageRequest(image_id=image)), 409,
+                 "imgshare.image_shared_with_accounts")
+    job_id = started_job("batch delete of the account and of the unit by its bare id",
+                         lambda: batch_delete(owner, [image], None, domains=[account], organizations=[unit]))
+    finished_job("account and organization unshare", owner, job_id, "SUCCESS", "imsDelImageMembersJob")
+    resp, err = attempt(lambda: v1_list_members(owner, image))
+    left = [] if err else [x.member_id for x in (resp.members or [])]
+    check("after the unshare neither the account nor the unit is a member",
+          err is None and account not in left and unit not in left, describe(err) if err else f"members={left}")
     refused("batch add, 101 projects", lambda: batch_add(owner, [image], [uuid.uuid4().hex for _ in range(101)]),
             "IMG.0001")
 
