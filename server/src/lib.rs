@@ -73,9 +73,10 @@ pub struct Config {
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "IMGSHARE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
-    /// How long finished Huawei batch jobs are kept, in hours.
-    #[arg(long, env = "IMGSHARE_JOB_RETENTION_HOURS", default_value_t = 168)]
-    pub job_retention_hours: u64,
+    /// How long finished Huawei batch jobs are kept, in seconds (default: a
+    /// week).
+    #[arg(long, env = "IMGSHARE_JOB_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
+    pub job_retention_secs: u64,
     /// How long a replica may hold a job without progress before another
     /// replica takes it over, in seconds.
     #[arg(long, env = "IMGSHARE_JOB_LEASE_SECS", default_value_t = 30)]
@@ -378,7 +379,7 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         service,
         domain::jobs::JobSettings {
             lease: std::time::Duration::from_secs(config.job_lease_secs),
-            retention: std::time::Duration::from_secs(config.job_retention_hours * 3600),
+            retention: std::time::Duration::from_secs(config.job_retention_secs),
             runners: config.job_runners,
             ..Default::default()
         },

@@ -250,3 +250,59 @@ async fn a_dead_replicas_jobs_are_taken_over() {
     );
     assert!(!accepted.is_empty());
 }
+
+/// Finished jobs are kept `--job-retention-secs`, then removed: the job ID
+/// answers 404.
+async fn retention(database: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    write_tokens(dir.path());
+    let server = spawn_with(
+        dir.path(),
+        database.as_deref(),
+        -1,
+        &["--job-retention-secs", "2"],
+    );
+    let http = reqwest::Client::new();
+    let image = create_image(&http, &server.base).await;
+    let (status, body) = batch_add(&http, &server.base, &[image], &["p1".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let id = body["job_id"].as_str().unwrap().to_owned();
+    let job = finished_job(&http, &server.base, &id).await;
+    assert_eq!(job["status"], "SUCCESS");
+    let read = |http: reqwest::Client, url: String| async move {
+        http.get(url)
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let url = format!("{}/v1/owner/jobs/{id}", server.base);
+    // Kept for its retention time (well within 2 s here) ...
+    assert_eq!(read(http.clone(), url.clone()).await, 200);
+    // ... then gone, within a pruning round (1 s at this retention).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while read(http.clone(), url.clone()).await == 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} outlived its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(read(http.clone(), url).await, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_are_removed_after_their_retention_sqlite() {
+    retention(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_are_removed_after_their_retention_postgres() {
+    if let Some(url) = postgres_url("jobs_retention").await {
+        retention(Some(url)).await;
+    }
+}

@@ -634,10 +634,14 @@ impl Runner {
     }
 
     async fn run(mut self, prunes: bool) {
-        let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+        // Prune once a minute, or more often when jobs are kept less than
+        // ten minutes.
+        let every =
+            (self.settings.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let mut last_prune: Option<std::time::Instant> = None;
         while !self.stopping() {
-            if prunes && last_prune.elapsed() >= Duration::from_secs(60) {
-                last_prune = std::time::Instant::now();
+            if prunes && last_prune.is_none_or(|t| t.elapsed() >= every) {
+                last_prune = Some(std::time::Instant::now());
                 self.prune().await;
             }
             let now = now_millis();
