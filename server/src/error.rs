@@ -103,6 +103,17 @@ pub enum Error {
          stop sharing it first."
     )]
     SharedWithAccounts(String),
+    /// Image data: the image is not in a state that takes an upload.
+    #[error("Image status transition from {0} to saving is not allowed")]
+    UploadNotQueued(String),
+    #[error("Image exceeds the storage quota: the image data is larger than {0} bytes.")]
+    ImageTooLarge(u64),
+    /// The upload's body failed (client gone, bad chunking); nothing kept.
+    #[error("The upload was interrupted; the image stays queued.")]
+    UploadInterrupted(String),
+    /// A `Range` that no byte of the data satisfies.
+    #[error("Requested range not satisfiable: the image data has {0} bytes.")]
+    RangeNotSatisfiable(u64),
     /// A path this server does not serve.
     #[error("The resource could not be found.")]
     UnknownPath,
@@ -134,7 +145,11 @@ impl Error {
             MemberDuplicate { .. }
             | ImageDuplicate(_)
             | PropertyMissing(_)
-            | SharedWithAccounts(_) => StatusCode::CONFLICT,
+            | SharedWithAccounts(_)
+            | UploadNotQueued(_) => StatusCode::CONFLICT,
+            ImageTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            UploadInterrupted(_) => StatusCode::BAD_REQUEST,
+            RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -167,6 +182,10 @@ impl Error {
             ImageDuplicate(_) => ErrorCode::ImageDuplicate,
             BatchRefused(code, _) => *code,
             SharedWithAccounts(_) => ErrorCode::SharedWithAccounts,
+            UploadNotQueued(_) => ErrorCode::ImageNotQueued,
+            ImageTooLarge(_) => ErrorCode::ImageTooLarge,
+            UploadInterrupted(_) => ErrorCode::UploadInterrupted,
+            RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
             ProjectMismatch(_) => ErrorCode::Img0026,
             JobNotFound(_) | UnknownPath => ErrorCode::NotFound,
             Unavailable(_) => ErrorCode::Unavailable,
@@ -182,7 +201,10 @@ impl Error {
     /// Details for the log only.
     pub fn internal_detail(&self) -> Option<&str> {
         match self {
-            Error::Unavailable(d) | Error::Internal(d) | Error::IdentityUnavailable(d) => Some(d),
+            Error::Unavailable(d)
+            | Error::Internal(d)
+            | Error::IdentityUnavailable(d)
+            | Error::UploadInterrupted(d) => Some(d),
             _ => None,
         }
     }

@@ -3,9 +3,6 @@
 //! (they stay out of the OpenAPI document):
 //!
 //! * 405 with `Allow` for each method a path does not serve;
-//! * 501 for image data (`/v2/images/{id}/file`): this service keeps image
-//!   metadata and sharing, not image bytes; python-glanceclient uploads stdin
-//!   there after `image-create` when stdin is not a terminal;
 //! * 404 for Glance's metadata-definition schemas, which python-glanceclient
 //!   asks for on every call (it tolerates a 404, but crashes on dropshot's
 //!   flat error body).
@@ -72,34 +69,6 @@ pub(crate) fn not_allowed(rqctx: &RequestContext<AppState>, allow: &'static str)
     rsp.headers_mut()
         .insert(http::header::ALLOW, HeaderValue::from_static(allow));
     rsp
-}
-
-#[dropshot::endpoint { method = PUT, path = "/v2/images/{image_id}/file", unpublished = true }]
-async fn upload_image_data(
-    rqctx: RequestContext<AppState>,
-    _path: Path<ImagePath>,
-) -> Result<Response<Body>, HttpError> {
-    Ok(image_data_not_stored(&rqctx))
-}
-
-#[dropshot::endpoint { method = GET, path = "/v2/images/{image_id}/file", unpublished = true }]
-async fn download_image_data(
-    rqctx: RequestContext<AppState>,
-    _path: Path<ImagePath>,
-) -> Result<Response<Body>, HttpError> {
-    Ok(image_data_not_stored(&rqctx))
-}
-
-fn image_data_not_stored(rqctx: &RequestContext<AppState>) -> Response<Body> {
-    let message = "Image data is not stored by this service: it keeps image records and their \
-                   sharing, not image bytes."
-        .to_owned();
-    envelope(
-        rqctx,
-        StatusCode::NOT_IMPLEMENTED,
-        ErrorCode::NotImplemented,
-        message,
-    )
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -195,12 +164,7 @@ async fn v3_paths(
 
 /// Adds the unpublished endpoints.
 pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
-    for result in [
-        api.register(upload_image_data),
-        api.register(download_image_data),
-        api.register(metadefs_schema),
-        api.register(v3_paths),
-    ] {
+    for result in [api.register(metadefs_schema), api.register(v3_paths)] {
         result.map_err(|e| e.to_string())?;
     }
     v1_unknown!(api; v1_get = GET, v1_post = POST, v1_put = PUT, v1_delete = DELETE,
@@ -219,6 +183,8 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     refuse!(api; ProjectMemberPath,
         "/v1/{project_id}/cloudimages/{image_id}/members/{member_id}", "GET";
         v1_show_post = POST, v1_show_put = PUT, v1_show_delete = DELETE, v1_show_patch = PATCH);
+    refuse!(api; ImagePath, "/v2/images/{image_id}/file", "GET, PUT";
+        file_post = POST, file_delete = DELETE, file_patch = PATCH);
     refuse!(api; "/v2/cloudimages", "GET";
         cloudimages_post = POST, cloudimages_put = PUT, cloudimages_delete = DELETE,
         cloudimages_patch = PATCH);

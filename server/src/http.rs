@@ -5,9 +5,11 @@
 use std::time::Instant;
 
 use dropshot::{
-    Header, HttpCodedResponse, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
-    HttpResponseUpdatedNoContent, Path, RequestContext,
+    Body, Header, HttpCodedResponse, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
+    HttpResponseUpdatedNoContent, Path, RequestContext, StreamingBody,
 };
+use futures::StreamExt;
+use http::{HeaderValue, Response};
 use uuid::Uuid;
 
 use crate::api::huawei::{
@@ -24,6 +26,7 @@ use crate::api::{
     VisibilityParam,
 };
 use crate::auth::{aksk, Credentials, Identity};
+use crate::domain::data::parse_range;
 use crate::domain::images::{parse_patch, ListParams, NewImage};
 use crate::domain::members::{parse_member_body, parse_status_body};
 use crate::domain::model::{
@@ -34,7 +37,8 @@ use crate::domain::Service;
 use crate::error::Error;
 use crate::huawei;
 use crate::reply::{
-    has_body, request_id, CreatedHeaders, JsonBody, LenientQuery, OptionalJsonBody, Reply,
+    has_body, request_id, CreatedHeaders, DataResponse, JsonBody, LenientQuery, OptionalJsonBody,
+    Reply,
 };
 
 /// Server-wide state handed to every handler.
@@ -98,7 +102,7 @@ impl<'a> Call<'a> {
 
     /// The caller, from whatever credentials the request carries (see
     /// `auth/`), or 401/403/503. `body`: the bytes a signature covers.
-    async fn caller(&self, body: &[u8]) -> Result<Caller, Error> {
+    pub(crate) async fn caller(&self, body: &[u8]) -> Result<Caller, Error> {
         let request = &self.rqctx.request;
         self.rqctx
             .context()
@@ -199,7 +203,7 @@ impl<'a> Call<'a> {
         reply
     }
 
-    fn log(&self, status: http::StatusCode) {
+    pub(crate) fn log(&self, status: http::StatusCode) {
         tracing::info!(
             target: "imgshare::access",
             request_id = %self.request_id,
@@ -210,6 +214,24 @@ impl<'a> Call<'a> {
             latency_us = self.started.elapsed().as_micros() as u64,
         );
     }
+}
+
+/// A response for image data; the caller adds the headers.
+fn data_response(status: http::StatusCode, body: Body) -> Response<Body> {
+    let mut rsp = Response::new(body);
+    *rsp.status_mut() = status;
+    rsp
+}
+
+/// `len` bytes of `file` from `start`, streamed.
+async fn file_body(mut file: tokio::fs::File, start: u64, len: u64) -> Result<Body, Error> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| Error::Unavailable(format!("image store: {e}")))?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024)
+        .map(|chunk| chunk.map(http_body::Frame::data));
+    Ok(Body::wrap(http_body_util::StreamBody::new(stream)))
 }
 
 /// `--public-url`, else `http://<Host>`: the root of absolute links.
@@ -283,11 +305,11 @@ pub(crate) fn image_view(i: ImageRecord) -> Image {
         container_format: i.container_format,
         min_disk: i.min_disk,
         min_ram: i.min_ram,
-        size: None,
+        size: i.size,
         virtual_size: None,
-        checksum: None,
-        os_hash_algo: None,
-        os_hash_value: None,
+        checksum: i.checksum,
+        os_hash_algo: i.os_hash_algo,
+        os_hash_value: i.os_hash_value,
         tags: i.tags,
         created_at: to_datetime(i.created_at),
         updated_at: to_datetime(i.updated_at),
@@ -685,6 +707,109 @@ impl ImgshareApi for ImgshareImpl {
             .await
             .map(|_| HttpResponseOk(rqctx.context().schemas.members.clone()));
         Ok(call.finish(result))
+    }
+
+    async fn upload_image_data(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+        body: StreamingBody,
+    ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = async {
+            // The body is not read before the caller is known; a signed
+            // upload signs UNSIGNED-PAYLOAD (Huawei's SDK does for it).
+            let caller = call.caller(&[]).await?;
+            let stream = body
+                .into_stream()
+                .map(|chunk| chunk.map_err(|e| e.internal_message));
+            call.service()
+                .upload_image_data(&caller, &path.into_inner().image_id, Box::pin(stream))
+                .await?;
+            Ok(HttpResponseUpdatedNoContent())
+        }
+        .await;
+        Ok(call.finish(result))
+    }
+
+    async fn download_image_data(
+        rqctx: RequestContext<AppState>,
+        _auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+    ) -> Result<DataResponse, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = async {
+            let caller = call.caller_without_body().await?;
+            let found = call
+                .service()
+                .image_data(&caller, &path.into_inner().image_id)
+                .await?;
+            let range = rqctx
+                .request
+                .headers()
+                .get(http::header::RANGE)
+                .and_then(|v| v.to_str().ok());
+            let Some((file, len, image)) = found else {
+                return Ok(data_response(http::StatusCode::NO_CONTENT, Body::empty()));
+            };
+            let span = parse_range(range, len)?;
+            let (start, end) = span.map_or((0, len), |s| (s.start, s.end + 1));
+            let body = file_body(file, start, end - start).await?;
+            let mut rsp = data_response(
+                if span.is_some() {
+                    http::StatusCode::PARTIAL_CONTENT
+                } else {
+                    http::StatusCode::OK
+                },
+                body,
+            );
+            let h = rsp.headers_mut();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
+            h.insert(
+                http::header::ACCEPT_RANGES,
+                HeaderValue::from_static("bytes"),
+            );
+            if let Some(md5) = image.checksum.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                h.insert("content-md5", md5);
+            }
+            if let Some(s) = span {
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("bytes {}-{}/{}", s.start, s.end, s.total))
+                {
+                    h.insert(http::header::CONTENT_RANGE, v);
+                }
+            }
+            Ok(rsp)
+        }
+        .await;
+        match result {
+            Ok(mut rsp) => {
+                if let Ok(v) = HeaderValue::from_str(&call.request_id) {
+                    rsp.headers_mut().insert(crate::reply::REQUEST_ID_HEADER, v);
+                }
+                call.log(rsp.status());
+                Ok(DataResponse(rsp))
+            }
+            Err(e) => {
+                // RFC 9110: a 416 says how long the data is.
+                let unsatisfied = match &e {
+                    Error::RangeNotSatisfiable(total) => {
+                        HeaderValue::from_str(&format!("bytes */{total}")).ok()
+                    }
+                    _ => None,
+                };
+                let reply = call.finish::<HttpResponseOk<()>>(Err(e));
+                let mut rsp = dropshot::HttpResponse::to_result(reply).map_err(ApiError::from)?;
+                if let Some(v) = unsatisfied {
+                    rsp.headers_mut().insert(http::header::CONTENT_RANGE, v);
+                }
+                Ok(DataResponse(rsp))
+            }
+        }
     }
 
     async fn batch_add_members(

@@ -73,6 +73,13 @@ pub struct Config {
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "IMGSHARE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// Where image data is kept (default: `<data-dir>/images`). Replicas on
+    /// PostgreSQL must share it (one mount).
+    #[arg(long, env = "IMGSHARE_IMAGE_DIR")]
+    pub image_dir: Option<PathBuf>,
+    /// Largest image data accepted, in bytes (default: Glance's 1 TiB).
+    #[arg(long, env = "IMGSHARE_IMAGE_SIZE_CAP", default_value_t = 1 << 40)]
+    pub image_size_cap: u64,
     /// How long finished Huawei batch jobs are kept, in seconds (default: a
     /// week).
     #[arg(long, env = "IMGSHARE_JOB_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
@@ -343,11 +350,23 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         ),
         None => Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?),
     };
+    let image_dir = config
+        .image_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("images"));
+    let data = crate::store::data::FsDataStore::open(&image_dir)
+        .map_err(|e| format!("opening the image directory {}: {e}", image_dir.display()))?;
     let service = Service {
         store: Arc::clone(&store),
         member_quota: u64::try_from(config.member_quota).ok(),
         job_wakeup: Arc::new(tokio::sync::Notify::new()),
+        data: Arc::new(data),
+        image_size_cap: config.image_size_cap,
     };
+    service
+        .recover_image_data()
+        .await
+        .map_err(|e| format!("recovering image data in {}: {e}", image_dir.display()))?;
     if config.job_lease_secs == 0 {
         return Err("--job-lease-secs must be at least 1".into());
     }

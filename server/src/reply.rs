@@ -178,10 +178,11 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
         | WindowsImage => ErrorStatusCode::FORBIDDEN,
         Img0086 | NotFound => ErrorStatusCode::NOT_FOUND,
         MethodNotAllowed => ErrorStatusCode::METHOD_NOT_ALLOWED,
-        MemberDuplicate | ImageDuplicate | PropertyMissing | SharedWithAccounts => {
-            ErrorStatusCode::CONFLICT
-        }
-        Img0088 | BodyTooLarge | TagQuota => ErrorStatusCode::PAYLOAD_TOO_LARGE,
+        MemberDuplicate | ImageDuplicate | PropertyMissing | SharedWithAccounts
+        | ImageNotQueued => ErrorStatusCode::CONFLICT,
+        Img0088 | BodyTooLarge | TagQuota | ImageTooLarge => ErrorStatusCode::PAYLOAD_TOO_LARGE,
+        UploadInterrupted => ErrorStatusCode::BAD_REQUEST,
+        RangeNotSatisfiable => ErrorStatusCode::RANGE_NOT_SATISFIABLE,
         UnsupportedMediaType => ErrorStatusCode::UNSUPPORTED_MEDIA_TYPE,
         Unavailable | IdentityUnavailable => ErrorStatusCode::SERVICE_UNAVAILABLE,
         NotImplemented => ErrorStatusCode::NOT_IMPLEMENTED,
@@ -370,5 +371,32 @@ where
             p.required = false;
         }
         metadata
+    }
+}
+
+/// A response with a raw body (image data), documented as a 200 whose
+/// errors are the envelope. dropshot documents typed bodies as JSON only, so
+/// `derived_openapi` adds the `application/octet-stream` content.
+pub struct DataResponse(pub Response<Body>);
+
+impl HttpResponse for DataResponse {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        Ok(self.0)
+    }
+
+    fn response_metadata() -> dropshot::ApiEndpointResponse {
+        // A body-less documented response (dropshot's own for 204), as a 200.
+        let mut m = <dropshot::HttpResponseUpdatedNoContent as HttpResponse>::response_metadata();
+        m.success = Some(StatusCode::OK);
+        m.description = Some(
+            "The image data (`application/octet-stream`); 206 for a range, 204 when the \
+             image has no data."
+                .into(),
+        );
+        m
+    }
+
+    fn status_code(&self) -> StatusCode {
+        self.0.status()
     }
 }

@@ -592,29 +592,12 @@ async fn unknown_paths_are_404() {
     }
 }
 
-/// What python-glanceclient asks for beyond the API: image data (after
-/// `image-create` with a non-terminal stdin) and metadata-definition schemas.
-/// Both answer in the envelope, so the client prints the message instead of
-/// crashing on a flat body.
+/// What python-glanceclient asks for beyond the API: metadata-definition
+/// schemas. They answer in the envelope, so the client prints the message
+/// instead of crashing on a flat body.
 #[tokio::test]
-async fn image_data_and_metadefs_answer_in_the_envelope() {
+async fn metadefs_answer_in_the_envelope() {
     let s = TestServer::start().await;
-    let image = s.shared_image().await;
-    for method in [Method::PUT, Method::GET] {
-        let (status, headers, body) = raw(
-            method.clone(),
-            &s.url(&format!("/v2/images/{image}/file")),
-            Some(OWNER),
-            Some(b"bytes"),
-        )
-        .await;
-        assert_eq!(status, 501, "{method}");
-        assert_eq!(body["error"]["code"], "imgshare.not_implemented");
-        assert!(headers["x-openstack-request-id"]
-            .to_str()
-            .unwrap()
-            .starts_with("req-"));
-    }
     for path in [
         "/v2/schemas/metadefs/namespace",
         "/v2/schemas/metadefs/resource_type",

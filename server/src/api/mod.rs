@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use dropshot::{
     Header, HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
-    HttpResponseUpdatedNoContent, Path, RequestContext,
+    HttpResponseUpdatedNoContent, Path, RequestContext, StreamingBody,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::domain::model::{MemberStatus, Visibility};
-use crate::reply::{CreatedHeaders, JsonBody, LenientQuery, OptionalJsonBody, Reply};
+use crate::reply::{CreatedHeaders, DataResponse, JsonBody, LenientQuery, OptionalJsonBody, Reply};
 use huawei::*;
 
 // ---------------------------------------------------------------------------
@@ -439,6 +439,20 @@ pub enum ErrorCode {
     /// cannot be deleted until that share is removed (Huawei's rule).
     #[serde(rename = "imgshare.image_shared_with_accounts")]
     SharedWithAccounts,
+    /// 409: image data can only be uploaded to a `queued` image.
+    #[serde(rename = "imgshare.image_not_queued")]
+    ImageNotQueued,
+    /// 413: the image data is larger than the server's cap
+    /// (`--image-size-cap`); nothing was kept.
+    #[serde(rename = "imgshare.image_too_large")]
+    ImageTooLarge,
+    /// 400: the upload's body ended early or was malformed; nothing was kept
+    /// and the image stays `queued`.
+    #[serde(rename = "imgshare.upload_interrupted")]
+    UploadInterrupted,
+    /// 416: the `Range` asks for bytes the image data does not have.
+    #[serde(rename = "imgshare.range_not_satisfiable")]
+    RangeNotSatisfiable,
     /// 409: an image with this ID exists.
     #[serde(rename = "imgshare.image_duplicate")]
     ImageDuplicate,
@@ -497,6 +511,9 @@ pub type ImageReply = Reply<HttpResponseOk<Image>>;
 pub type SchemaReply = Reply<HttpResponseOk<serde_json::Value>>;
 pub type DeletedReply = Reply<HttpResponseDeleted>;
 pub type JobReply = Reply<HttpResponseOk<JobCreated>>;
+
+/// What dropshot lets an upload stream; the real cap is `--image-size-cap`.
+pub const UPLOAD_BODY_MAX: usize = usize::MAX;
 
 #[dropshot::api_description {
     tag_config = {
@@ -633,6 +650,45 @@ pub trait ImgshareApi {
         path: Path<ImagePath>,
         body: OptionalJsonBody<ImageDeleteBody>,
     ) -> Result<DeletedReply, ApiError>;
+
+    /// Upload image data
+    ///
+    /// Streams the image's data (`application/octet-stream`) into the store
+    /// while its MD5 (`checksum`) and SHA-512 (`os_hash_algo`,
+    /// `os_hash_value`) are computed. Owner or admin only; the image must be
+    /// `queued` (else 409): it is `saving` during the upload and `active`
+    /// after it, with `size` set. The 204 is sent only once the data and the
+    /// image are durable. Data over `--image-size-cap` is answered 413; an
+    /// upload that fails or is cut off keeps nothing and leaves the image
+    /// `queued`. Of two concurrent uploads one wins, the other gets 409.
+    #[endpoint {
+        method = PUT,
+        path = "/v2/images/{image_id}/file",
+        tags = ["images"],
+        request_body_max_bytes = UPLOAD_BODY_MAX,
+    }]
+    async fn upload_image_data(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+        body: StreamingBody,
+    ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError>;
+
+    /// Download image data
+    ///
+    /// The image's data, streamed (`application/octet-stream`), with
+    /// `Content-Length` and `Content-MD5` (the checksum, as Glance sends it).
+    /// Anyone who may see the image may download it (Glance's
+    /// `download_image` policy: owner, members whatever their status, admins,
+    /// public and community images). 204 when the image has no data. One
+    /// `Range: bytes=…` is honoured: 206 with `Content-Range`, or 416 when no
+    /// byte satisfies it.
+    #[endpoint { method = GET, path = "/v2/images/{image_id}/file", tags = ["images"] }]
+    async fn download_image_data(
+        rqctx: RequestContext<Self::Context>,
+        auth: Header<AuthHeaders>,
+        path: Path<ImagePath>,
+    ) -> Result<DataResponse, ApiError>;
 
     /// List image members
     ///
@@ -872,7 +928,7 @@ pub trait ImgshareApi {
 /// The OpenAPI document dropshot derives from the trait (no implementation needed).
 pub fn derived_openapi() -> serde_json::Value {
     let api = imgshare_api_mod::stub_api_description().expect("valid API description");
-    let mut doc = api.openapi("imgshare", semver::Version::new(2, 3, 0));
+    let mut doc = api.openapi("imgshare", semver::Version::new(2, 4, 0));
     doc.description(
         "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
          (\"Native OpenStack API\"), and Huawei IMS's own sharing API.",
@@ -883,6 +939,13 @@ pub fn derived_openapi() -> serde_json::Value {
     // dropshot 0.18 writes `required: true` on every request body.
     if let Some(body) = json.pointer_mut("/paths/~1v2~1images~1{image_id}/delete/requestBody") {
         body["required"] = false.into();
+    }
+    // ... and documents typed response bodies as JSON only: the image data
+    // is `application/octet-stream`.
+    if let Some(ok) = json.pointer_mut("/paths/~1v2~1images~1{image_id}~1file/get/responses/200") {
+        ok["content"] = serde_json::json!({
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+        });
     }
     json
 }

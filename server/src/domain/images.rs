@@ -178,6 +178,10 @@ impl Service {
             properties,
             created_at: now,
             updated_at: now,
+            size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
         };
         match self.store.create_image(image.clone()).await {
             Ok(()) => Ok(image),
@@ -202,7 +206,10 @@ impl Service {
             return Err(Error::ImageProtected(image.id));
         }
         match self.store.delete_image(&image.id).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.delete_image_data(&image.id).await;
+                Ok(())
+            }
             Err(StoreError::NotFound) => Err(Error::NoImageWithId(image_id.to_owned())),
             Err(StoreError::SharedWithAccounts) => Err(Error::SharedWithAccounts(image.id)),
             Err(e) => Err(e.into()),

@@ -757,6 +757,10 @@ mod tests {
             properties: Default::default(),
             created_at: 0,
             updated_at: 0,
+            size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
         }
     }
 

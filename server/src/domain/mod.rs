@@ -2,6 +2,7 @@
 //! function takes the caller and plain values and returns records or an
 //! [`Error`]; the handlers map those to the wire.
 
+pub mod data;
 pub mod images;
 pub mod jobs;
 pub mod members;
@@ -21,6 +22,10 @@ pub struct Service {
     pub member_quota: Option<u64>,
     /// Wakes a job runner when a job is accepted.
     pub job_wakeup: Arc<tokio::sync::Notify>,
+    /// Image data (`--image-dir`).
+    pub data: Arc<dyn crate::store::data::DataStore>,
+    /// Largest image data accepted, in bytes (`--image-size-cap`).
+    pub image_size_cap: u64,
 }
 
 impl From<StoreError> for Error {

@@ -153,6 +153,12 @@ pub struct ImageRecord {
     pub properties: BTreeMap<String, String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bytes of image data; `None` until an upload completes.
+    pub size: Option<u64>,
+    /// MD5 of the data, hex (Glance's `checksum`).
+    pub checksum: Option<String>,
+    pub os_hash_algo: Option<String>,
+    pub os_hash_value: Option<String>,
 }
 
 impl ImageRecord {

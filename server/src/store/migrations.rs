@@ -175,6 +175,24 @@ CREATE TABLE member_decisions (
 CREATE INDEX member_decisions_by_project ON member_decisions (project_id);
 "#,
     },
+    Migration {
+        version: 5,
+        name: "image data: size and digests",
+        sqlite: r#"
+ALTER TABLE images ADD COLUMN size INTEGER;
+ALTER TABLE images ADD COLUMN checksum TEXT;
+ALTER TABLE images ADD COLUMN os_hash_algo TEXT;
+ALTER TABLE images ADD COLUMN os_hash_value TEXT;
+CREATE INDEX images_saving ON images (id) WHERE status = 'saving';
+"#,
+        postgres: r#"
+ALTER TABLE images ADD COLUMN size BIGINT;
+ALTER TABLE images ADD COLUMN checksum TEXT;
+ALTER TABLE images ADD COLUMN os_hash_algo TEXT;
+ALTER TABLE images ADD COLUMN os_hash_value TEXT;
+CREATE INDEX images_saving ON images (id) WHERE status = 'saving';
+"#,
+    },
 ];
 
 /// Refuses to run against a schema newer than this binary knows.

@@ -3,6 +3,7 @@
 //! under concurrency (unique live membership, member quota, no member without
 //! its image) are checked inside that transaction, never by the caller.
 
+pub mod data;
 pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
@@ -84,6 +85,8 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<MemberRecord>;
     async fn delete_member(&self, image_id: &str, member_id: &str) -> StoreResult<()>;
+    /// IDs of images whose upload is in progress (status `saving`).
+    async fn saving_images(&self) -> StoreResult<Vec<String>>;
     /// A project's own decisions on the account and organization shares of
     /// an image: (the share's member_id, status, updated_at).
     async fn decisions(
@@ -160,7 +163,8 @@ pub fn parse_properties(
 
 /// The columns of `images`, in the order both backends read them.
 pub const IMAGE_COLUMNS: &str = "id, name, status, visibility, owner, protected, os_hidden, \
-    disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at";
+    disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at, \
+    size, checksum, os_hash_algo, os_hash_value";
 
 /// `INSERT` of a whole image row, values in `IMAGE_COLUMNS` order.
 pub fn insert_image_sql(placeholder: fn(usize) -> String) -> String {

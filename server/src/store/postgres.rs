@@ -177,6 +177,10 @@ fn image_values(image: &ImageRecord) -> Vec<Box<dyn ToSql + Send + Sync>> {
         Box::new(serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into())),
         Box::new(image.created_at),
         Box::new(image.updated_at),
+        Box::new(image.size.map(|s| s as i64)),
+        Box::new(image.checksum.clone()),
+        Box::new(image.os_hash_algo.clone()),
+        Box::new(image.os_hash_value.clone()),
     ]
 }
 
@@ -208,6 +212,10 @@ fn image_from_row(row: &Row) -> StoreResult<ImageRecord> {
         properties: parse_properties(&properties).map_err(|_| corrupt("properties"))?,
         created_at: row.get(13),
         updated_at: row.get(14),
+        size: row.get::<_, Option<i64>>(15).map(|s| s as u64),
+        checksum: row.get(16),
+        os_hash_algo: row.get(17),
+        os_hash_value: row.get(18),
     })
 }
 
@@ -505,6 +513,21 @@ impl Store for PostgresStore {
                 0 => Err(StoreError::NotFound),
                 _ => Ok(()),
             }
+        })
+    }
+
+    async fn saving_images(&self) -> StoreResult<Vec<String>> {
+        reading!(self, |c| {
+            let st = c
+                .prepare_cached("SELECT id FROM images WHERE status = 'saving'")
+                .await
+                .map_err(pg_error)?;
+            Ok(c.query(&st, &[])
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
         })
     }
 

@@ -291,7 +291,7 @@ fn classify(e: rusqlite::Error) -> StoreError {
 }
 
 /// An image's values in `IMAGE_COLUMNS` order.
-fn image_values(image: &ImageRecord) -> [rusqlite::types::Value; 15] {
+fn image_values(image: &ImageRecord) -> [rusqlite::types::Value; 19] {
     use rusqlite::types::Value;
     let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
     [
@@ -310,6 +310,10 @@ fn image_values(image: &ImageRecord) -> [rusqlite::types::Value; 15] {
         Value::Text(serde_json::to_string(&image.properties).unwrap_or_else(|_| "{}".into())),
         Value::Integer(image.created_at),
         Value::Integer(image.updated_at),
+        image.size.map_or(Value::Null, |s| Value::Integer(s as i64)),
+        text(&image.checksum),
+        text(&image.os_hash_algo),
+        text(&image.os_hash_value),
     ]
 }
 
@@ -340,6 +344,10 @@ fn image_from_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
         properties: parse_properties(&properties).map_err(|_| bad("properties"))?,
         created_at: row.get(13)?,
         updated_at: row.get(14)?,
+        size: row.get::<_, Option<i64>>(15)?.map(|s| s as u64),
+        checksum: row.get(16)?,
+        os_hash_algo: row.get(17)?,
+        os_hash_value: row.get(18)?,
     })
 }
 
@@ -625,6 +633,16 @@ impl Store for SqliteStore {
             }
         })
         .await
+    }
+
+    async fn saving_images(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached("SELECT id FROM images WHERE status = 'saving'")
+                .map_err(internal)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(internal)?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(internal)
+        })
     }
 
     async fn decisions(
