@@ -77,6 +77,10 @@ pub struct Config {
     /// PostgreSQL must share it (one mount).
     #[arg(long, env = "IMGSHARE_IMAGE_DIR")]
     pub image_dir: Option<PathBuf>,
+    /// With replicas on PostgreSQL: an upload whose temporary file is
+    /// untouched this long (seconds) is taken for dead and cleaned up.
+    #[arg(long, env = "IMGSHARE_UPLOAD_STALE_SECS", default_value_t = 120)]
+    pub upload_stale_secs: u64,
     /// Largest image data accepted, in bytes (default: Glance's 1 TiB).
     #[arg(long, env = "IMGSHARE_IMAGE_SIZE_CAP", default_value_t = 1 << 40)]
     pub image_size_cap: u64,
@@ -354,7 +358,8 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         .image_dir
         .clone()
         .unwrap_or_else(|| config.data_dir.join("images"));
-    let data = crate::store::data::FsDataStore::open(&image_dir)
+    let upload_stale = std::time::Duration::from_secs(config.upload_stale_secs.max(1));
+    let data = crate::store::data::FsDataStore::open(&image_dir, upload_stale)
         .map_err(|e| format!("opening the image directory {}: {e}", image_dir.display()))?;
     let service = Service {
         store: Arc::clone(&store),
@@ -362,9 +367,11 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         job_wakeup: Arc::new(tokio::sync::Notify::new()),
         data: Arc::new(data),
         image_size_cap: config.image_size_cap,
+        upload_stale,
     };
+    let exclusive = config.database.is_none();
     service
-        .recover_image_data()
+        .recover_image_data(exclusive)
         .await
         .map_err(|e| format!("recovering image data in {}: {e}", image_dir.display()))?;
     if config.job_lease_secs == 0 {
@@ -400,6 +407,7 @@ pub async fn start(config: &Config) -> Result<Server, String> {
             lease: std::time::Duration::from_secs(config.job_lease_secs),
             retention: std::time::Duration::from_secs(config.job_retention_secs),
             runners: config.job_runners,
+            sweep_image_data: !exclusive,
             ..Default::default()
         },
     );

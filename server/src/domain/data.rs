@@ -11,7 +11,7 @@ use futures::Stream;
 use super::model::{now_millis, Caller, ImageRecord};
 use super::Service;
 use crate::error::Error;
-use crate::store::data::{DataError, Written, STALE_UPLOAD};
+use crate::store::data::{DataError, Written};
 use crate::store::StoreError;
 
 /// Glance's multihash algorithm.
@@ -194,16 +194,32 @@ impl Service {
         }
     }
 
-    /// At start-up: removes what a crash left (temporary files of dead
-    /// uploads, data of images that are gone or were never finished) and
-    /// puts images whose upload died back to `queued`. Uploads that another
-    /// replica is running (fresh temporary files) are left alone.
-    pub async fn recover_image_data(&self) -> Result<(), Error> {
+    /// Removes what a crash left (temporary files of dead uploads, data of
+    /// images that are gone or were never finished) and puts images whose
+    /// upload died back to `queued`. `exclusive`: no other server uses the
+    /// image directory (SQLite at start-up), so every upload found is dead;
+    /// otherwise (replicas on PostgreSQL, which run this at start-up and
+    /// every minute) only uploads untouched for `upload_stale` are.
+    pub async fn recover_image_data(&self, exclusive: bool) -> Result<(), Error> {
         let io = |e: DataError| Error::Internal(format!("image store: {e}"));
-        let stale = self.data.remove_stale_uploads().await.map_err(io)?;
+        let stale_after = if exclusive {
+            std::time::Duration::ZERO
+        } else {
+            self.upload_stale
+        };
+        let stale = self
+            .data
+            .remove_stale_uploads(stale_after)
+            .await
+            .map_err(io)?;
         let mut reset = 0;
         for id in self.store.saving_images().await? {
-            if !self.data.upload_running(&id).await.map_err(io)? {
+            if !self
+                .data
+                .upload_running(&id, stale_after)
+                .await
+                .map_err(io)?
+            {
                 let back = self
                     .set_status(&id, |i| {
                         if i.status == "saving" {
@@ -222,7 +238,7 @@ impl Service {
             let keep = match self.store.get_image(&id).await? {
                 Some(i) if i.status == "active" => true,
                 // A finishing upload (renamed, not yet committed) is young.
-                Some(i) if i.status == "saving" => age <= STALE_UPLOAD,
+                Some(i) if i.status == "saving" => age <= stale_after,
                 _ => false,
             };
             if !keep {

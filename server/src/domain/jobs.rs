@@ -58,6 +58,9 @@ pub struct JobSettings {
     pub runners: usize,
     /// How often idle runners look for jobs other replicas accepted.
     pub poll: Duration,
+    /// Replicas sharing the image directory: the first runner also cleans
+    /// up after dead uploads (of any replica) once a minute.
+    pub sweep_image_data: bool,
 }
 
 impl Default for JobSettings {
@@ -67,6 +70,7 @@ impl Default for JobSettings {
             retention: Duration::from_secs(7 * 24 * 3600),
             runners: 2,
             poll: Duration::from_secs(1),
+            sweep_image_data: false,
         }
     }
 }
@@ -634,15 +638,23 @@ impl Runner {
     }
 
     async fn run(mut self, prunes: bool) {
-        // Prune once a minute, or more often when jobs are kept less than
-        // ten minutes.
-        let every =
-            (self.settings.retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        // Prune (and sweep dead uploads) once a minute, or more often when
+        // jobs are kept less than ten minutes or uploads go stale sooner.
+        let mut every = self.settings.retention / 10;
+        if self.settings.sweep_image_data {
+            every = every.min(self.service.upload_stale);
+        }
+        let every = every.clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut last_prune: Option<std::time::Instant> = None;
         while !self.stopping() {
             if prunes && last_prune.is_none_or(|t| t.elapsed() >= every) {
                 last_prune = Some(std::time::Instant::now());
                 self.prune().await;
+                if self.settings.sweep_image_data {
+                    if let Err(e) = self.service.recover_image_data(false).await {
+                        tracing::warn!(error = %e, "cannot clean up dead uploads");
+                    }
+                }
             }
             let now = now_millis();
             let claimed = self

@@ -26,6 +26,9 @@ pub struct Service {
     pub data: Arc<dyn crate::store::data::DataStore>,
     /// Largest image data accepted, in bytes (`--image-size-cap`).
     pub image_size_cap: u64,
+    /// An upload whose temporary file is untouched this long is dead
+    /// (`--upload-stale-secs`).
+    pub upload_stale: std::time::Duration,
 }
 
 impl From<StoreError> for Error {

@@ -18,10 +18,9 @@ use futures::{Stream, StreamExt};
 use md5::Digest;
 use tokio::io::AsyncWriteExt;
 
-/// A temporary file untouched this long belongs to an upload that died.
+/// By default, a temporary file untouched this long belongs to an upload
+/// that died (`--upload-stale-secs`).
 pub const STALE_UPLOAD: Duration = Duration::from_secs(120);
-/// How often a running upload touches its temporary file.
-const TOUCH_EVERY: Duration = Duration::from_secs(10);
 
 /// What a finished upload wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,25 +57,31 @@ pub trait DataStore: Send + Sync + 'static {
     async fn open(&self, image_id: &str) -> Result<Option<(tokio::fs::File, u64)>, DataError>;
     /// Removes the image's data, if any.
     async fn delete(&self, image_id: &str) -> Result<(), DataError>;
-    /// Removes temporary files untouched for [`STALE_UPLOAD`] (their
+    /// Removes temporary files untouched for longer than `stale` (their
     /// upload died); returns how many went.
-    async fn remove_stale_uploads(&self) -> Result<u64, DataError>;
+    async fn remove_stale_uploads(&self, stale: Duration) -> Result<u64, DataError>;
     /// The images that have a data file, and how long ago each was written.
     async fn data_files(&self) -> Result<Vec<(String, Duration)>, DataError>;
-    /// Whether an upload to the image is running (a fresh temporary file).
-    async fn upload_running(&self, image_id: &str) -> Result<bool, DataError>;
+    /// Whether an upload to the image is running: a temporary file touched
+    /// within `stale`.
+    async fn upload_running(&self, image_id: &str, stale: Duration) -> Result<bool, DataError>;
 }
 
 /// Image data as files in one directory (`--image-dir`), named by image ID.
 pub struct FsDataStore {
     dir: PathBuf,
+    /// How often a running upload touches its temporary file.
+    touch_every: Duration,
 }
 
 impl FsDataStore {
-    pub fn open(dir: &Path) -> Result<Self, DataError> {
+    /// `stale`: how long an untouched temporary file is taken for a live
+    /// upload; running uploads touch theirs four times as often.
+    pub fn open(dir: &Path, stale: Duration) -> Result<Self, DataError> {
         std::fs::create_dir_all(dir)?;
         Ok(FsDataStore {
             dir: dir.to_owned(),
+            touch_every: (stale / 4).min(Duration::from_secs(10)),
         })
     }
 
@@ -124,7 +129,7 @@ impl DataStore for FsDataStore {
                 md5.update(&chunk);
                 sha512.update(&chunk);
                 file.write_all(&chunk).await?;
-                if touched.elapsed() >= TOUCH_EVERY {
+                if touched.elapsed() >= self.touch_every {
                     touched = std::time::Instant::now();
                     let f = file.try_clone().await?.into_std().await;
                     let _ = tokio::task::spawn_blocking(move || f.set_modified(SystemTime::now()))
@@ -168,10 +173,10 @@ impl DataStore for FsDataStore {
         }
     }
 
-    async fn remove_stale_uploads(&self) -> Result<u64, DataError> {
+    async fn remove_stale_uploads(&self, stale: Duration) -> Result<u64, DataError> {
         let mut removed = 0;
         for (name, age) in self.entries().await? {
-            if name.starts_with(".upload-") && age > STALE_UPLOAD {
+            if name.starts_with(".upload-") && age > stale {
                 tokio::fs::remove_file(self.dir.join(&name)).await?;
                 removed += 1;
             }
@@ -188,13 +193,13 @@ impl DataStore for FsDataStore {
             .collect())
     }
 
-    async fn upload_running(&self, image_id: &str) -> Result<bool, DataError> {
+    async fn upload_running(&self, image_id: &str, stale: Duration) -> Result<bool, DataError> {
         let prefix = format!(".upload-{image_id}-");
         Ok(self
             .entries()
             .await?
             .iter()
-            .any(|(name, age)| name.starts_with(&prefix) && *age <= STALE_UPLOAD))
+            .any(|(name, age)| name.starts_with(&prefix) && *age <= stale))
     }
 }
 
@@ -239,7 +244,7 @@ mod tests {
     #[tokio::test]
     async fn writes_whole_files_with_their_digests() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FsDataStore::open(dir.path()).unwrap();
+        let store = FsDataStore::open(dir.path(), STALE_UPLOAD).unwrap();
         let w = store
             .write(ID, stream(vec![Ok(b"hello "), Ok(b"world")]), 100)
             .await
@@ -260,7 +265,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_or_oversized_upload_keeps_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FsDataStore::open(dir.path()).unwrap();
+        let store = FsDataStore::open(dir.path(), STALE_UPLOAD).unwrap();
         let e = store
             .write(ID, stream(vec![Ok(b"12345"), Ok(b"678")]), 7)
             .await;
@@ -276,12 +281,12 @@ mod tests {
     #[tokio::test]
     async fn running_and_stale_uploads_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FsDataStore::open(dir.path()).unwrap();
+        let store = FsDataStore::open(dir.path(), STALE_UPLOAD).unwrap();
         store.write(ID, stream(vec![Ok(b"x")]), 10).await.unwrap();
         let fresh = dir.path().join(format!(".upload-{ID}-1"));
         std::fs::write(&fresh, b"partial").unwrap();
-        assert!(store.upload_running(ID).await.unwrap());
-        assert_eq!(store.remove_stale_uploads().await.unwrap(), 0);
+        assert!(store.upload_running(ID, STALE_UPLOAD).await.unwrap());
+        assert_eq!(store.remove_stale_uploads(STALE_UPLOAD).await.unwrap(), 0);
         // Make it old: its upload died.
         let old = SystemTime::now() - STALE_UPLOAD - Duration::from_secs(1);
         std::fs::File::options()
@@ -290,8 +295,8 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        assert!(!store.upload_running(ID).await.unwrap());
-        assert_eq!(store.remove_stale_uploads().await.unwrap(), 1);
+        assert!(!store.upload_running(ID, STALE_UPLOAD).await.unwrap());
+        assert_eq!(store.remove_stale_uploads(STALE_UPLOAD).await.unwrap(), 1);
         let files: Vec<String> = store
             .data_files()
             .await
