@@ -535,6 +535,102 @@ async fn batch_job_row(base: &str, label: &str, pid: u32) -> Row {
     }
 }
 
+/// Scenario 7: a 1 GiB image uploaded and downloaded over loopback (MB/s,
+/// the server's peak RSS during each), next to `dd` writing as many bytes
+/// with `conv=fsync` into the same directory in the same run.
+async fn data_rows(base: &str, data_dir: &Path, pid: u32) -> Vec<Row> {
+    const GIB: usize = 1 << 30;
+    const CHUNK: usize = 1 << 20;
+    let http = reqwest::Client::new();
+    let img = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v2/images"),
+        OWNER,
+        Some(serde_json::json!({"name": "one-gib", "disk_format": "raw", "container_format": "bare"})),
+    )
+    .await;
+    let id = img["id"].as_str().unwrap().to_owned();
+    // 1 MiB of random bytes, sent 1,024 times (the client stays cheap).
+    let mut chunk = vec![0u8; CHUNK];
+    rand::fill(&mut chunk[..]);
+    let chunk = bytes::Bytes::from(chunk);
+    let body = futures::stream::iter(
+        (0..GIB / CHUNK).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    );
+    peak_rss_mb(pid);
+    let started = Instant::now();
+    let rsp = http
+        .put(format!("{base}/v2/images/{id}/file"))
+        .header("X-Auth-Token", OWNER)
+        .header("Content-Type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rsp.status().as_u16(), 204, "upload");
+    let up = started.elapsed().as_secs_f64();
+    let up_rss = peak_rss_mb(pid);
+
+    let started = Instant::now();
+    let mut rsp = http
+        .get(format!("{base}/v2/images/{id}/file"))
+        .header("X-Auth-Token", OWNER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rsp.status().as_u16(), 200, "download");
+    let mut got = 0usize;
+    while let Some(c) = rsp.chunk().await.unwrap() {
+        got += c.len();
+    }
+    assert_eq!(got, GIB, "download length");
+    let down = started.elapsed().as_secs_f64();
+    let down_rss = peak_rss_mb(pid);
+
+    let target = data_dir.join("dd.bin");
+    let started = Instant::now();
+    let status = Command::new("dd")
+        .arg("if=/dev/urandom")
+        .arg(format!("of={}", target.display()))
+        .args(["bs=1M", "count=1024", "conv=fsync", "status=none"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "dd");
+    let dd = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&target);
+    let mb = GIB as f64 / 1e6;
+    eprintln!(
+        "  7 1 GiB: upload {:.0} MB/s, download {:.0} MB/s, dd {:.0} MB/s",
+        mb / up,
+        mb / down,
+        mb / dd
+    );
+    let row = |scenario: &str, secs: f64, rss: f64, note: String| Row {
+        scenario: scenario.into(),
+        rps: mb / secs,
+        p50: format!("{secs:.2}s"),
+        p99: "-".into(),
+        errors: 0,
+        rss_mb: rss,
+        note,
+    };
+    vec![
+        row(
+            "7 upload 1 GiB (MB/s in the req/s column)",
+            up,
+            up_rss,
+            format!("{:.0} % of dd conv=fsync ({:.0} MB/s)", 100.0 * dd / up, mb / dd),
+        ),
+        row(
+            "7 download 1 GiB (MB/s in the req/s column)",
+            down,
+            down_rss,
+            String::new(),
+        ),
+    ]
+}
+
 /// Runs each (name, url, wrk script) against the server `pid`: wrk, an
 /// optional perf profile, the peak RSS; one row each.
 fn run_scenarios(
@@ -740,6 +836,7 @@ async fn main() {
         &mut rows,
     );
     rows.push(batch_job_row(&server.base, "sqlite", server.child.id()).await);
+    rows.extend(data_rows(&server.base, dir.path(), server.child.id()).await);
     drop(server);
 
     if let Some(url) = &args.postgres {
