@@ -620,7 +620,11 @@ async fn data_rows(base: &str, data_dir: &Path, pid: u32) -> Vec<Row> {
             "7 upload 1 GiB (MB/s in the req/s column)",
             up,
             up_rss,
-            format!("{:.0} % of dd conv=fsync ({:.0} MB/s)", 100.0 * dd / up, mb / dd),
+            format!(
+                "{:.0} % of dd conv=fsync ({:.0} MB/s)",
+                100.0 * dd / up,
+                mb / dd
+            ),
         ),
         row(
             "7 download 1 GiB (MB/s in the req/s column)",
