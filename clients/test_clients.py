@@ -15,9 +15,20 @@ with the member's image list after each, invalid status (client-side or 400),
 owner may not set the status (403), remove member, remove again. Then the
 schema and discovery checks, and what is new with Keystone: a reader-only
 user, project names resolved (or not) by OSC through Keystone, and the
-Keystone traffic of clients and server. The checks assert on what the clients
-print and on their exit codes (or, for the SDK, on returned objects and
-exception types).
+Keystone traffic of clients and server.
+
+Image data, through each client: the owner uploads a random payload of a few
+MiB (glance image-create --file and with data on stdin, the SDK's
+create_image and upload_image, openstack image create --file), the image is
+active with the size, checksum (MD5) and os_hash_value (SHA-512) that hashlib
+computes here; the member downloads it (glance image-download, the SDK's
+download_image, openstack image save) while pending and after accepting or
+rejecting, and the bytes' MD5 and SHA-512 equal the original's; the stranger
+gets 404, the member may not upload (403), an active image takes no second
+upload (409), an image without data downloads as "no data" (204).
+
+The checks assert on what the clients print and on their exit codes (or, for
+the SDK, on returned objects and exception types).
 
 The clients log in as a user of a cloud does: password auth against Keystone
 (clouds.yaml entries, or OS_* variables as an openrc sets them), and find the
@@ -49,6 +60,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 
 BIN = os.path.dirname(sys.executable)
 URL = os.environ["IMGSHARE_URL"].rstrip("/")
@@ -200,10 +212,21 @@ def table_dicts(text):
     return [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
-def property_table(text):
-    """`| Property | Value |` table -> dict."""
+def property_table(text, join_wrapped=False):
+    """`| Property | Value |` table -> dict. glanceclient wraps values longer
+    than 80 characters (a SHA-512 hex is 128) onto continuation rows with an
+    empty Property cell: join_wrapped appends those to the value above
+    (without a separator, right for hex digests)."""
     rows = parse_table(text)
-    return {r[0]: r[1] for r in rows[1:] if len(r) >= 2}
+    out, last = {}, None
+    for r in rows[1:]:
+        if len(r) < 2:
+            continue
+        if join_wrapped and r[0] == "" and last is not None:
+            out[last] += r[1]
+        else:
+            out[r[0]], last = r[1], r[0]
+    return out
 
 
 # ------------------------------------------------------------------ outcome
@@ -668,20 +691,30 @@ def glance_after_flow_checks():
         o = g2.list_members(MEMBER, img)
         check("[glance --os-image-api-version 2] member-list as member",
               o.kind == "ok" and [m["member_id"] for m in o.data or []] == [MEMBER], repr(o))
-    # Image data on stdin (a pipe): glance uploads it with PUT /v2/images/{id}/file,
-    # which imgshare does not serve. The command must fail, but readably
-    # (an error message, not glanceclient's "'str' object has no attribute 'get'"
-    # crash on a flat JSON error body, clients.md §1.1).
+    # Image data on stdin (a pipe): glance uploads it with PUT /v2/images/{id}/file
+    # (chunked, as glanceclient sends every upload), which imgshare now serves.
     g = Glance()
     args = ("image-create", "--name", "glance-stdin", "--disk-format", "raw",
             "--container-format", "bare")
     r = g._run(OWNER, *args, stdin_closed=True)
+    queued = property_table(r.out).get("id", "") if r.rc == 0 else ""
     check("[glance] image-create with stdin closed (<&-, as the README says for scripts)",
-          r.rc == 0 and UUID_RE.match(property_table(r.out).get("id", "")), str(r))
-    r = g._run(OWNER, *args, stdin_data=b"not really an image\n")
-    check("[glance] image-create with data on stdin fails readably (no flat-JSON crash)",
-          r.rc == 1 and "object has no attribute" not in r.err and r.err.strip().startswith("HTTP"),
-          str(r))
+          r.rc == 0 and UUID_RE.match(queued), str(r))
+    pay = Payload("glance-stdin", 2 * MIB + 4321)
+    r = g._run(OWNER, *args, stdin_data=pay.data)
+    d = property_table(r.out, join_wrapped=True) if r.rc == 0 else {}
+    check(f"[glance] image-create with data on stdin ({pay}) uploads it: active, size, "
+          "checksum and os_hash_value as hashlib computes them",
+          r.rc == 0 and pay.image_ok(d), f"{pay.expected()}\n{r}")
+    # The image without data (stdin closed): GET .../file answers 204, which
+    # glanceclient reports as "has no data" (rc 1), writing no file.
+    if queued:
+        out = out_path("glance-queued")
+        r = g._run(OWNER, "image-download", "--file", out, queued)
+        check("[glance] image-download of an image without data (204): "
+              "\"Image <id> has no data.\", rc 1, no file written",
+              r.rc == 1 and f"Image {queued} has no data." in r.err and not os.path.exists(out),
+              str(r))
 
 
 def sdk_checks(sdk):
@@ -884,6 +917,271 @@ def keystone_checks():
         check("[keystone] unauthenticated requests", False, repr(e))
 
 
+# ----------------------------------------------------------------- image data
+
+MIB = 1024 * 1024
+DATA_DIR = os.path.join(HOME, "image-data")
+
+
+class Payload:
+    """Random bytes in a file (under HOME), of a size that is no multiple of
+    any chunk size, with their size, MD5 and SHA-512 computed here with
+    hashlib: independently of the server and of the clients' own checks."""
+
+    def __init__(self, label, size=3 * MIB + 12345):
+        self.size = size
+        self.data = os.urandom(size)
+        self.md5 = hashlib.md5(self.data).hexdigest()
+        self.sha512 = hashlib.sha512(self.data).hexdigest()
+        os.makedirs(DATA_DIR, exist_ok=True)
+        self.path = os.path.join(DATA_DIR, label + ".img")
+        with open(self.path, "wb") as f:
+            f.write(self.data)
+
+    def __str__(self):
+        return f"{self.size} random bytes"
+
+    def expected(self):
+        return (f"expected: status active, size {self.size}, checksum {self.md5}, "
+                f"os_hash_algo sha512, os_hash_value {self.sha512}")
+
+    def image_ok(self, d):
+        """d: an image's fields as a client shows them (glance's table, OSC's
+        JSON with os_hash_* under properties, the SDK's hash_algo/hash_value):
+        active, with the payload's size, MD5 and SHA-512."""
+        d = d if isinstance(d, dict) else {}
+        props = d.get("properties") if isinstance(d.get("properties"), dict) else {}
+
+        def field(*names):
+            for n in names:
+                for src in (d, props):
+                    if src.get(n) not in (None, ""):
+                        return src[n]
+            return None
+
+        return (field("status") == "active" and str(field("size")) == str(self.size)
+                and field("checksum") == self.md5
+                and field("os_hash_algo", "hash_algo") == "sha512"
+                and field("os_hash_value", "hash_value") == self.sha512)
+
+    def same(self, got):
+        """(ok, detail): got (bytes, or the path of a downloaded file) is the
+        payload: same length, MD5 and SHA-512."""
+        if isinstance(got, str):
+            if not os.path.exists(got):
+                return False, f"{got}: no such file"
+            with open(got, "rb") as f:
+                got = f.read()
+        if not isinstance(got, bytes):
+            return False, f"not bytes: {type(got).__name__}"
+        md5, sha = hashlib.md5(got).hexdigest(), hashlib.sha512(got).hexdigest()
+        ok = len(got) == self.size and md5 == self.md5 and sha == self.sha512
+        return ok, (f"got {len(got)} bytes, MD5 {md5}, SHA-512 {sha[:32]}…; expected "
+                    f"{self.size} bytes, MD5 {self.md5}, SHA-512 {self.sha512[:32]}…")
+
+
+def out_path(label):
+    """A path for a download, not existing yet."""
+    os.makedirs(DATA_DIR, exist_ok=True)
+    path = os.path.join(DATA_DIR, label + ".out")
+    if os.path.exists(path):
+        os.remove(path)
+    return path
+
+
+def glance_data_checks():
+    """glance image-create --file by the owner, image-download by the member
+    (pending, then accepted) and by the stranger (404), image-upload by the
+    member (403) and by the owner again (409)."""
+    g, p = Glance(), "[glance]"
+    pay = Payload("glance-file")
+    r = g._run(OWNER, "image-create", "--file", pay.path, "--name", "glance-data",
+               "--disk-format", "raw", "--container-format", "bare")
+    d = property_table(r.out, join_wrapped=True) if r.rc == 0 else {}
+    img = d.get("id")
+    check(f"{p} image-create --file ({pay}) by the owner: active, size, checksum (MD5) and "
+          "os_hash_algo/os_hash_value (SHA-512) as hashlib computes them",
+          r.rc == 0 and bool(img) and pay.image_ok(d), f"{pay.expected()}\n{r}")
+    if not img:
+        return
+    o = g.add_member(OWNER, img, MEMBER)
+    check(f"{p} owner shares the uploaded image with the member (member-create): pending",
+          o.kind == "ok" and (o.data or {}).get("status") == "pending", repr(o))
+
+    def download(who, label):
+        out = out_path(label)
+        return g._run(who, "image-download", "--file", out, img), out
+
+    for status in ("pending", "accepted"):
+        if status != "pending":
+            o = g.update_member(MEMBER, img, MEMBER, status)
+            check(f"{p} member sets status {status} (uploaded image)", o.kind == "ok", repr(o))
+        r, out = download(MEMBER, f"glance-member-{status}")
+        ok, detail = pay.same(out)
+        check(f"{p} image-download --file as the member ({status}): MD5 and SHA-512 of the "
+              "bytes equal the original's", r.rc == 0 and ok, f"{detail}\n{r}")
+    r, out = download(STRANGER, "glance-stranger")
+    check(f"{p} image-download as the stranger: 404 (No image found), no file written",
+          r.rc == 1 and f"No image found with ID {img}" in r.err and not os.path.exists(out),
+          str(r))
+    r = g._run(MEMBER, "image-upload", "--file", pay.path, img)
+    check(f"{p} image-upload by the member: 403",
+          r.rc == 1 and "not authorized to complete upload_image action" in r.err, str(r))
+    r = g._run(OWNER, "image-upload", "--file", pay.path, img)
+    check(f"{p} image-upload again by the owner: 409 (only a queued image takes data)",
+          r.rc == 1 and "Image status transition from active to saving is not allowed" in r.err,
+          str(r))
+    r, out = download(OWNER, "glance-owner")
+    ok, detail = pay.same(out)
+    check(f"{p} image-download as the owner after the refused uploads: the original bytes",
+          r.rc == 0 and ok, f"{detail}\n{r}")
+
+
+def sdk_data_checks(sdk):
+    """openstacksdk: create_image with a file and the (deprecated)
+    upload_image by the owner; download_image by the member, in memory and
+    to a file; the stranger's download (404). The SDK checks the data itself
+    against the image's os_hash_value; the checks compare with hashlib too."""
+    p = "[sdk]"
+    own, mem = sdk.conns[OWNER], sdk.conns[MEMBER]
+
+    def fields(i):
+        return {"status": i.status, "size": i.size, "checksum": i.checksum,
+                "hash_algo": i.hash_algo, "hash_value": i.hash_value}
+
+    # create_image(filename=...): POST /v2/images, then PUT .../file. With
+    # validate_checksum the SDK compares the server's checksum with its own
+    # MD5 of the file (and deletes the image on a mismatch).
+    pay = Payload("sdk-create")
+    o = sdk._call(lambda: own.image.create_image(
+        "sdk-data", filename=pay.path, disk_format="raw", container_format="bare",
+        visibility="shared", allow_duplicates=True, validate_checksum=True).id)
+    img = o.data if o.kind == "ok" else None
+    check(f"{p} create_image(filename=..., validate_checksum=True) by the owner ({pay}): "
+          "uploaded, the SDK's own MD5 comparison passed", bool(img), repr(o))
+    if img:
+        o = sdk._call(lambda: fields(own.image.get_image(img)))
+        check(f"{p} get_image after create_image: active, size, checksum, hash_algo/hash_value "
+              "as hashlib computes them", o.kind == "ok" and pay.image_ok(o.data),
+              f"{pay.expected()}\n{o!r}")
+
+    # upload_image(container_format, disk_format, data): deprecated in
+    # openstacksdk 4 (create_image instead) but still there: POST, then PUT
+    # with X-OpenStack-Image-Size.
+    pay2 = Payload("sdk-upload", 2 * MIB + 777)
+
+    def upload():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with open(pay2.path, "rb") as f:
+                return own.image.upload_image(container_format="bare", disk_format="raw",
+                                              data=f, name="sdk-upload-data",
+                                              visibility="shared").id
+    o = sdk._call(upload)
+    img2 = o.data if o.kind == "ok" else None
+    check(f"{p} upload_image(container_format=, disk_format=, data=<file>) by the owner "
+          f"({pay2})", bool(img2), repr(o))
+    if img2:
+        o = sdk._call(lambda: fields(own.image.get_image(img2)))
+        check(f"{p} get_image after upload_image: active, size, checksum, hash_algo/hash_value "
+              "as hashlib computes them", o.kind == "ok" and pay2.image_ok(o.data),
+              f"{pay2.expected()}\n{o!r}")
+
+    def content(r):
+        return r.content if hasattr(r, "content") else r
+
+    for image, pl, how in ((img, pay, "create_image"), (img2, pay2, "upload_image")):
+        if not image:
+            continue
+        o = sdk._call(lambda: own.image.add_member(image, member=MEMBER).status)
+        check(f"{p} owner adds the member to the {how} image: pending",
+              o.kind == "ok" and o.data == "pending", repr(o))
+        # In memory: the SDK hashes the whole body against os_hash_value.
+        o = sdk._call(lambda: content(mem.image.download_image(image)))
+        ok, detail = pl.same(o.data) if o.kind == "ok" else (False, "")
+        check(f"{p} download_image as the member (pending), {how} image: the SDK's SHA-512 "
+              "check passed, MD5 and SHA-512 equal the original's", ok,
+              f"{detail}\n{o.kind}: {short(o.text, 2000)}")
+    if img:
+        o = sdk._call(lambda: mem.image.update_member(MEMBER, img, status="accepted").status)
+        check(f"{p} member accepts the create_image image", o.kind == "ok"
+              and o.data == "accepted", repr(o))
+        # To a file: streamed through the SDK's integrity iterator.
+        out = out_path("sdk-member-accepted")
+        o = sdk._call(lambda: mem.image.download_image(img, output=out).status_code)
+        ok, detail = pay.same(out)
+        check(f"{p} download_image(output=<file>) as the member (accepted): MD5 and SHA-512 "
+              "equal the original's", o.kind == "ok" and ok, f"{detail}\n{o!r}")
+        expect(f"{p} download_image as the stranger: 404",
+               sdk._call(lambda: sdk.conns[STRANGER].image.download_image(img)), "notfound",
+               [f"No image found with ID {img}"])
+        http_data_checks(mem, img, pay)
+
+
+def http_data_checks(conn, img, pay):
+    """What the clients rely on, on the wire, with the member's Keystone
+    token: Content-Type, Content-Length and Content-MD5 of a download, and
+    one Range (no client sends one, curl or a resumed download would)."""
+    p = "[http]"
+    try:
+        import requests
+
+        h = {"X-Auth-Token": conn.auth_token}
+        url = f"{URL}/v2/images/{img}/file"
+        r = requests.get(url, headers=h, timeout=120)
+        ok, detail = pay.same(r.content)
+        hd = {k: r.headers.get(k) for k in ("Content-Type", "Content-Length", "Content-MD5")}
+        check(f"{p} GET /v2/images/{{id}}/file as the member: 200, application/octet-stream, "
+              "Content-Length the size, Content-MD5 the checksum, the original bytes",
+              r.status_code == 200 and hd == {"Content-Type": "application/octet-stream",
+                                               "Content-Length": str(pay.size),
+                                               "Content-MD5": pay.md5} and ok,
+              f"{r.status_code} {hd}; {detail}")
+        a, b = MIB - 10, 2 * MIB + 9
+        r = requests.get(url, headers={**h, "Range": f"bytes={a}-{b}"}, timeout=120)
+        check(f"{p} GET .../file with Range: bytes={a}-{b}: 206, Content-Range, those bytes",
+              r.status_code == 206
+              and r.headers.get("Content-Range") == f"bytes {a}-{b}/{pay.size}"
+              and r.headers.get("Content-Length") == str(b - a + 1)
+              and r.content == pay.data[a:b + 1],
+              f"{r.status_code} {dict(r.headers)} {len(r.content)} bytes")
+    except Exception as e:  # noqa
+        check(f"{p} GET /v2/images/{{id}}/file as the member", False, repr(e))
+
+
+def osc_data_checks():
+    """openstack image create --file by the owner, image save by the member
+    (pending, then rejected: a member in any status may download) and by
+    the stranger."""
+    osc, p = Osc(), "[openstack]"
+    pay = Payload("osc-file")
+    r = osc._run(OWNER, "image", "create", "--file", pay.path, "--disk-format", "raw",
+                 "--container-format", "bare", "--shared", "osc-data", "-f", "json")
+    d = osc._json(r)
+    img = d.get("id") if isinstance(d, dict) else None
+    check(f"{p} image create --file ({pay}) by the owner: active, size, checksum, "
+          "os_hash_algo/os_hash_value as hashlib computes them",
+          r.rc == 0 and bool(img) and pay.image_ok(d), f"{pay.expected()}\n{r}")
+    if not img:
+        return
+    o = osc.add_member(OWNER, img, MEMBER)
+    check(f"{p} owner adds the member to the uploaded image: pending", o.kind == "ok"
+          and isinstance(o.data, dict) and o.data.get("status") == "pending", repr(o))
+    for status in ("pending", "rejected"):
+        if status != "pending":
+            o = osc.update_member(MEMBER, img, MEMBER, status)
+            check(f"{p} member sets status {status} (uploaded image)", o.kind == "ok", repr(o))
+        out = out_path(f"osc-member-{status}")
+        r = osc._run(MEMBER, "image", "save", "--file", out, img)
+        ok, detail = pay.same(out)
+        check(f"{p} image save --file as the member ({status}): MD5 and SHA-512 of the bytes "
+              "equal the original's", r.rc == 0 and ok, f"{detail}\n{r}")
+    out = out_path("osc-stranger")
+    r = osc._run(STRANGER, "image", "save", "--file", out, img)
+    check(f"{p} image save as the stranger: No Image found, no file written",
+          r.rc == 1 and f"No Image found for {img}" in r.err and not os.path.exists(out), str(r))
+
+
 # -------------------------------------------------------------------- main
 
 
@@ -936,7 +1234,14 @@ def main():
                 check(f"[{getattr(client, 'name', client)}] flow ran to the end", False,
                       traceback.format_exc())
         glance_after_flow_checks()
-        sdk_checks(Sdk())
+        sdk = Sdk()
+        sdk_checks(sdk)
+        for name, fn in (("glance", glance_data_checks), ("sdk", lambda: sdk_data_checks(sdk)),
+                         ("openstack", osc_data_checks)):
+            try:
+                fn()
+            except Exception:  # noqa: a crash in one client's data checks is one failure
+                check(f"[{name}] image data checks ran to the end", False, traceback.format_exc())
         osc_cloud_checks()
         osc_project_name_checks()
         keystone_checks()
