@@ -723,9 +723,18 @@ impl ImgshareApi for ImgshareImpl {
             let stream = body
                 .into_stream()
                 .map(|chunk| chunk.map_err(|e| e.internal_message));
-            call.service()
-                .upload_image_data(&caller, &path.into_inner().image_id, Box::pin(stream))
-                .await?;
+            // In its own task: if the client leaves after sending the whole
+            // body, hyper drops this handler (CancelOnDisconnect), and the
+            // upload must still end, completed or undone, not halfway.
+            let service = call.service().clone();
+            let image_id = path.into_inner().image_id;
+            tokio::spawn(async move {
+                service
+                    .upload_image_data(&caller, &image_id, Box::pin(stream))
+                    .await
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("upload task: {e}")))??;
             Ok(HttpResponseUpdatedNoContent())
         }
         .await;

@@ -8,6 +8,7 @@ mod authz;
 mod backend;
 mod bad_input;
 mod concurrency;
+mod data;
 mod discovery;
 mod huawei;
 mod images;
