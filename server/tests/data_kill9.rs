@@ -107,7 +107,14 @@ async fn crash(backend: &str, database: Option<String>) {
             started
         }));
     }
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Kill once a few uploads are acknowledged: each uploader is then in
+    // the middle of its next one (four each, sent slowly), whatever the
+    // machine's speed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < UPLOADERS / 2 {
+        assert!(std::time::Instant::now() < deadline, "no upload finished");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     server.kill();
     let mut started = 0;
     for u in uploaders {
