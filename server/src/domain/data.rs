@@ -194,47 +194,20 @@ impl Service {
         }
     }
 
-    /// Removes what a crash left (temporary files of dead uploads, data of
-    /// images that are gone or were never finished) and puts images whose
-    /// upload died back to `queued`. `exclusive`: no other server uses the
-    /// image directory (SQLite at start-up), so every upload found is dead;
-    /// otherwise (replicas on PostgreSQL, which run this at start-up and
-    /// every minute) only uploads untouched for `upload_stale` are.
+    /// At start-up: what [`Service::sweep_dead_uploads`] does, and removes
+    /// data files of images that are gone or never finished. `exclusive`: no
+    /// other server uses the image directory (SQLite), so every upload found
+    /// is dead; otherwise (replicas on PostgreSQL) only uploads untouched for
+    /// `upload_stale` are.
     pub async fn recover_image_data(&self, exclusive: bool) -> Result<(), Error> {
-        let io = |e: DataError| Error::Internal(format!("image store: {e}"));
         let stale_after = if exclusive {
             std::time::Duration::ZERO
         } else {
             self.upload_stale
         };
-        let stale = self
-            .data
-            .remove_stale_uploads(stale_after)
-            .await
-            .map_err(io)?;
-        let mut reset = 0;
-        for id in self.store.saving_images().await? {
-            if !self
-                .data
-                .upload_running(&id, stale_after)
-                .await
-                .map_err(io)?
-            {
-                let back = self
-                    .set_status(&id, |i| {
-                        if i.status == "saving" {
-                            i.status = "queued".into();
-                        }
-                        Ok(())
-                    })
-                    .await;
-                if back.is_ok() {
-                    reset += 1;
-                }
-            }
-        }
+        let (stale, reset) = self.sweep_uploads(stale_after).await?;
         let mut orphans = 0;
-        for (id, age) in self.data.data_files().await.map_err(io)? {
+        for (id, age) in self.data.data_files().await.map_err(data_io)? {
             let keep = match self.store.get_image(&id).await? {
                 Some(i) if i.status == "active" => true,
                 // A finishing upload (renamed, not yet committed) is young.
@@ -242,7 +215,7 @@ impl Service {
                 _ => false,
             };
             if !keep {
-                self.data.delete(&id).await.map_err(io)?;
+                self.data.delete(&id).await.map_err(data_io)?;
                 orphans += 1;
             }
         }
@@ -256,6 +229,65 @@ impl Service {
         }
         Ok(())
     }
+
+    /// With replicas on PostgreSQL, once a minute: cleans up after uploads
+    /// that died (on any replica) without a restart.
+    pub async fn sweep_dead_uploads(&self) -> Result<(), Error> {
+        let (stale, reset) = self.sweep_uploads(self.upload_stale).await?;
+        if stale + reset > 0 {
+            tracing::info!(
+                stale_uploads = stale,
+                uploads_reset = reset,
+                "cleaned up dead uploads"
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes temporary files untouched for `stale_after` and puts images
+    /// still `saving` without a live upload back to `queued` (with the data
+    /// file of an upload that died between its rename and its commit).
+    /// Reads the directory twice and stats one file per such image.
+    async fn sweep_uploads(&self, stale_after: std::time::Duration) -> Result<(u64, u64), Error> {
+        let stale = self
+            .data
+            .remove_stale_uploads(stale_after)
+            .await
+            .map_err(data_io)?;
+        let running = self
+            .data
+            .running_uploads(stale_after)
+            .await
+            .map_err(data_io)?;
+        let mut reset = 0;
+        for id in self.store.saving_images().await? {
+            if running.contains(&id) {
+                continue;
+            }
+            match self.data.data_age(&id).await.map_err(data_io)? {
+                // Renamed just now: its upload is committing.
+                Some(age) if age <= stale_after => continue,
+                Some(_) => self.data.delete(&id).await.map_err(data_io)?,
+                None => {}
+            }
+            let back = self
+                .set_status(&id, |i| {
+                    if i.status == "saving" {
+                        i.status = "queued".into();
+                    }
+                    Ok(())
+                })
+                .await;
+            if back.is_ok() {
+                reset += 1;
+            }
+        }
+        Ok((stale, reset))
+    }
+}
+
+fn data_io(e: DataError) -> Error {
+    Error::Internal(format!("image store: {e}"))
 }
 
 #[cfg(test)]

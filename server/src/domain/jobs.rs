@@ -651,7 +651,7 @@ impl Runner {
                 last_prune = Some(std::time::Instant::now());
                 self.prune().await;
                 if self.settings.sweep_image_data {
-                    if let Err(e) = self.service.recover_image_data(false).await {
+                    if let Err(e) = self.service.sweep_dead_uploads().await {
                         tracing::warn!(error = %e, "cannot clean up dead uploads");
                     }
                 }

@@ -9,6 +9,7 @@
 //! touched while their upload runs; a sweep at start-up removes those left by
 //! a crash (untouched for a while) and data files of images that are gone.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -62,9 +63,11 @@ pub trait DataStore: Send + Sync + 'static {
     async fn remove_stale_uploads(&self, stale: Duration) -> Result<u64, DataError>;
     /// The images that have a data file, and how long ago each was written.
     async fn data_files(&self) -> Result<Vec<(String, Duration)>, DataError>;
-    /// Whether an upload to the image is running: a temporary file touched
-    /// within `stale`.
-    async fn upload_running(&self, image_id: &str, stale: Duration) -> Result<bool, DataError>;
+    /// The images with a running upload: a temporary file touched within
+    /// `stale`.
+    async fn running_uploads(&self, stale: Duration) -> Result<HashSet<String>, DataError>;
+    /// How long ago the image's data file was written, if it has one.
+    async fn data_age(&self, image_id: &str) -> Result<Option<Duration>, DataError>;
 }
 
 /// Image data as files in one directory (`--image-dir`), named by image ID.
@@ -94,6 +97,11 @@ impl FsDataStore {
 /// else never names a file.
 fn is_image_file(name: &str) -> bool {
     name.len() == 36 && uuid::Uuid::parse_str(name).is_ok()
+}
+
+/// `.upload-<image id>-<uuid>`: an upload's temporary file.
+fn is_upload_file(name: &str) -> bool {
+    name.starts_with(".upload-")
 }
 
 async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
@@ -175,8 +183,8 @@ impl DataStore for FsDataStore {
 
     async fn remove_stale_uploads(&self, stale: Duration) -> Result<u64, DataError> {
         let mut removed = 0;
-        for (name, age) in self.entries().await? {
-            if name.starts_with(".upload-") && age > stale {
+        for (name, age) in self.entries(is_upload_file).await? {
+            if age > stale {
                 tokio::fs::remove_file(self.dir.join(&name)).await?;
                 removed += 1;
             }
@@ -185,37 +193,49 @@ impl DataStore for FsDataStore {
     }
 
     async fn data_files(&self) -> Result<Vec<(String, Duration)>, DataError> {
+        self.entries(is_image_file).await
+    }
+
+    async fn running_uploads(&self, stale: Duration) -> Result<HashSet<String>, DataError> {
         Ok(self
-            .entries()
+            .entries(is_upload_file)
             .await?
             .into_iter()
-            .filter(|(name, _)| is_image_file(name))
+            .filter(|(_, age)| *age <= stale)
+            .filter_map(|(name, _)| Some(name.strip_prefix(".upload-")?.get(..36)?.to_owned()))
             .collect())
     }
 
-    async fn upload_running(&self, image_id: &str, stale: Duration) -> Result<bool, DataError> {
-        let prefix = format!(".upload-{image_id}-");
-        Ok(self
-            .entries()
-            .await?
-            .iter()
-            .any(|(name, age)| name.starts_with(&prefix) && *age <= stale))
+    async fn data_age(&self, image_id: &str) -> Result<Option<Duration>, DataError> {
+        match tokio::fs::metadata(self.path(image_id)).await {
+            Ok(m) => Ok(Some(m.modified()?.elapsed().unwrap_or_default())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
 impl FsDataStore {
-    /// Every file in the directory with its age (since last written).
-    async fn entries(&self) -> Result<Vec<(String, Duration)>, DataError> {
+    /// The files of the directory whose name `wanted` accepts, with their
+    /// age (since last written); only those are stat'ed.
+    async fn entries(
+        &self,
+        wanted: fn(&str) -> bool,
+    ) -> Result<Vec<(String, Duration)>, DataError> {
         let mut out = Vec::new();
         let mut entries = tokio::fs::read_dir(&self.dir).await?;
         while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !wanted(&name) {
+                continue;
+            }
             let age = entry
                 .metadata()
                 .await?
                 .modified()?
                 .elapsed()
                 .unwrap_or_default();
-            out.push((entry.file_name().to_string_lossy().into_owned(), age));
+            out.push((name, age));
         }
         Ok(out)
     }
@@ -285,7 +305,11 @@ mod tests {
         store.write(ID, stream(vec![Ok(b"x")]), 10).await.unwrap();
         let fresh = dir.path().join(format!(".upload-{ID}-1"));
         std::fs::write(&fresh, b"partial").unwrap();
-        assert!(store.upload_running(ID, STALE_UPLOAD).await.unwrap());
+        assert!(store
+            .running_uploads(STALE_UPLOAD)
+            .await
+            .unwrap()
+            .contains(ID));
         assert_eq!(store.remove_stale_uploads(STALE_UPLOAD).await.unwrap(), 0);
         // Make it old: its upload died.
         let old = SystemTime::now() - STALE_UPLOAD - Duration::from_secs(1);
@@ -295,7 +319,11 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        assert!(!store.upload_running(ID, STALE_UPLOAD).await.unwrap());
+        assert!(store
+            .running_uploads(STALE_UPLOAD)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(store.remove_stale_uploads(STALE_UPLOAD).await.unwrap(), 1);
         let files: Vec<String> = store
             .data_files()
