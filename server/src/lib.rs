@@ -13,6 +13,7 @@ pub mod error;
 mod fallback;
 pub mod http;
 mod huawei;
+pub mod listen;
 pub mod reply;
 pub mod store;
 
@@ -92,6 +93,23 @@ pub struct Config {
     /// replica takes it over, in seconds.
     #[arg(long, env = "IMGSHARE_JOB_LEASE_SECS", default_value_t = 30)]
     pub job_lease_secs: u64,
+    /// Connections open at once (each holds up to three file descriptors);
+    /// past it, new connections get an immediate 503 and are closed. Lowered
+    /// at start-up to what the open-files limit allows.
+    #[arg(long, env = "IMGSHARE_MAX_CONNECTIONS", default_value_t = 8192)]
+    pub max_connections: usize,
+    /// A connection on which no byte moves this long (seconds) is closed:
+    /// one that never sends a request, an idle keep-alive one, a stalled
+    /// body or a client that stopped reading.
+    #[arg(long, env = "IMGSHARE_IDLE_TIMEOUT_SECS", default_value_t = 30.0)]
+    pub idle_timeout_secs: f64,
+    /// TLS certificate chain (PEM). With --tls-key, the server speaks HTTPS
+    /// only; SIGHUP reloads both files without dropping connections.
+    #[arg(long, env = "IMGSHARE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for --tls-cert.
+    #[arg(long, env = "IMGSHARE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Job runners per server.
     #[arg(long, env = "IMGSHARE_JOB_RUNNERS", default_value_t = 2)]
     pub job_runners: usize,
@@ -310,17 +328,34 @@ impl Config {
 /// A running server.
 pub struct Server {
     http: dropshot::HttpServer<AppState>,
+    accept: listen::AcceptLayer,
     store: Arc<dyn Store>,
     runners: domain::jobs::Runners,
+    tls: Option<dropshot::ConfigTls>,
 }
 
 impl Server {
     pub fn local_addr(&self) -> SocketAddr {
-        self.http.local_addr()
+        self.accept.local_addr()
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.accept.open_connections()
+    }
+
+    /// Reads the TLS certificate and key files again; connections already
+    /// open keep theirs, new ones get the new pair.
+    pub async fn reload_tls(&self) -> Result<(), String> {
+        match &self.tls {
+            Some(tls) => self.http.refresh_tls(tls).await,
+            None => Ok(()),
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish, then flushes the store.
     pub async fn close(self) -> Result<(), String> {
+        self.accept.stop().await;
         let result = self.http.close().await;
         self.runners.stop().await;
         self.store.shutdown().await;
@@ -386,21 +421,31 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     let mut api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
         .map_err(|e| format!("API description: {e}"))?;
     fallback::register(&mut api)?;
+    let limits = connection_limits(config)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(dropshot::ConfigTls::AsFile {
+            cert_file: cert.clone(),
+            key_file: key.clone(),
+        }),
+        _ => None,
+    };
+    // dropshot listens on a private loopback port behind the accept layer
+    // (listen.rs), which owns the public address.
     let dropshot_config = ConfigDropshot {
-        bind_address: config.bind,
+        bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         default_request_body_max_bytes: config.max_body_bytes,
         // Handlers run inline, without a task spawn each. Safe to cancel:
         // every write is one store job, committed whole or not at all.
         default_handler_task_mode: HandlerTaskMode::CancelOnDisconnect,
         ..Default::default()
     };
-    // dropshot's own per-request INFO logging halves throughput and drops
-    // lines under load; our handlers write the access log through tracing.
-    let log = slog::Logger::root(slog::Discard, slog::o!());
-    let http = ServerBuilder::new(api, state, log)
+    let http = ServerBuilder::new(api, state, listen::dropshot_logger())
         .config(dropshot_config)
+        .tls(tls.clone())
         .start()
-        .map_err(|e| format!("starting HTTP server on {}: {e}", config.bind))?;
+        .map_err(|e| format!("starting the HTTP server: {e}"))?;
+    let accept = listen::AcceptLayer::start(config.bind, http.local_addr(), limits)
+        .map_err(|e| format!("listening on {}: {e}", config.bind))?;
     let runners = domain::jobs::Runners::start(
         service,
         domain::jobs::JobSettings {
@@ -416,10 +461,58 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     } else {
         "sqlite"
     };
-    tracing::info!(address = %http.local_addr(), store = backend, "listening");
+    tracing::info!(
+        address = %accept.local_addr(),
+        store = backend,
+        tls = tls.is_some(),
+        max_connections = limits.max_connections,
+        idle_timeout_secs = limits.idle_timeout.as_secs_f64(),
+        "listening"
+    );
     Ok(Server {
         http,
+        accept,
         store,
         runners,
+        tls,
+    })
+}
+
+/// File descriptors kept back from connections (store, image files, logs).
+const RESERVED_FILES: u64 = 256;
+
+/// The connection limits, with the open-files limit raised to its hard
+/// limit and --max-connections lowered to what it allows.
+fn connection_limits(config: &Config) -> Result<listen::Limits, String> {
+    let idle_timeout = std::time::Duration::try_from_secs_f64(config.idle_timeout_secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or("--idle-timeout-secs must be a positive number")?;
+    if config.max_connections == 0 {
+        return Err("--max-connections must be at least 1".into());
+    }
+    let mut max_connections = config.max_connections;
+    match listen::raise_open_files_limit() {
+        Ok((before, after)) => {
+            tracing::info!(soft_before = before, soft_now = after, "open-files limit");
+            // A relayed connection holds three descriptors: the client's,
+            // and both ends of the loopback hop to dropshot.
+            let fit =
+                usize::try_from(after.saturating_sub(RESERVED_FILES) / 3).unwrap_or(usize::MAX);
+            if fit < max_connections {
+                tracing::warn!(
+                    requested = max_connections,
+                    allowed = fit.max(1),
+                    open_files_limit = after,
+                    "--max-connections lowered to fit the open-files limit"
+                );
+                max_connections = fit.max(1);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-files limit"),
+    }
+    Ok(listen::Limits {
+        max_connections,
+        idle_timeout,
     })
 }

@@ -39,7 +39,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    shutdown_signal().await;
+    shutdown_signal(&server).await;
     tracing::info!("shutting down");
     if let Err(e) = server.close().await {
         tracing::error!("shutdown: {e}");
@@ -48,17 +48,29 @@ async fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM; SIGHUP meanwhile reloads the TLS files.
+async fn shutdown_signal(server: &imgshare_server::Server) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
+        let mut hup = signal(SignalKind::hangup()).expect("installing SIGHUP handler");
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => match server.reload_tls().await {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                    Err(e) => tracing::error!("SIGHUP: TLS reload failed, keeping the old pair: {e}"),
+                },
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    {
+        let _ = server;
+        let _ = ctrl_c.await;
+    }
 }
