@@ -770,7 +770,7 @@ async fn main() {
 
     // Scenarios 1-4 on a fresh SQLite store, and the baseline.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bench-tokens.toml"), TOKENS).unwrap();
+    write_tokens(dir.path());
     let keystone = args.keystone.as_deref().map(Keystone::load);
     let server = start_server(dir.path(), None, keystone.as_ref());
     eprintln!("setting up scenarios 1-4 (sqlite) …");
@@ -843,14 +843,14 @@ async fn main() {
     drop(server);
     // Scenario 7 on a fresh server, so its peak RSS is the transfer's.
     let data_dir = tempfile::tempdir().unwrap();
-    std::fs::write(data_dir.path().join("bench-tokens.toml"), TOKENS).unwrap();
+    write_tokens(data_dir.path());
     let server = start_server(data_dir.path(), None, None);
     rows.extend(data_rows(&server.base, data_dir.path(), server.child.id()).await);
     drop(server);
 
     if let Some(url) = &args.postgres {
         let pg_dir = tempfile::tempdir().unwrap();
-        std::fs::write(pg_dir.path().join("bench-tokens.toml"), TOKENS).unwrap();
+        write_tokens(pg_dir.path());
         let server = start_server(pg_dir.path(), Some(url), None);
         eprintln!("setting up scenarios 1-4 (postgres) …");
         let (image, _) = setup_small(&server.base).await;
@@ -886,7 +886,7 @@ async fn main() {
             eprintln!("preload took {:.1}s", started.elapsed().as_secs_f64());
             std::fs::write(&marker, "").unwrap();
         }
-        std::fs::write(scale_dir.join("bench-tokens.toml"), TOKENS).unwrap();
+        write_tokens(&scale_dir);
         let started = Instant::now();
         let server = start_server(&scale_dir, None, None);
         let http = reqwest::Client::new();
@@ -984,4 +984,12 @@ async fn main() {
     if let Some(path) = &args.markdown {
         std::fs::write(path, &table).unwrap();
     }
+}
+
+/// The identity file, owner-only (0600) as the server requires.
+fn write_tokens(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("bench-tokens.toml");
+    std::fs::write(&path, TOKENS).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

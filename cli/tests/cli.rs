@@ -48,6 +48,8 @@ async fn start() -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let tokens = dir.path().join("test-tokens.toml");
     std::fs::write(&tokens, TOKENS).unwrap();
+    // The server refuses an identity file others may read.
+    std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut config =
         imgshare_server::Config::new("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
     config.tokens = Some(tokens);

@@ -24,6 +24,12 @@ fn no_secret_reaches_the_log() {
         ),
     )
     .unwrap();
+    // The server refuses an identity file others may read.
+    std::fs::set_permissions(
+        dir.path().join("tokens.toml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     // A Keystone that refuses connections: every validation fails and is logged.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let keystone = format!("http://{}", closed.local_addr().unwrap());

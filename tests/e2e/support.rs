@@ -152,7 +152,7 @@ impl TestServer {
 
     pub async fn with_quota(quota: i64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("test-tokens.toml"), TOKENS).unwrap();
+        write_private(&dir.path().join("test-tokens.toml"), TOKENS);
         let database = if postgres_selected() {
             Some(fresh_postgres_url().await)
         } else {
@@ -352,4 +352,11 @@ pub async fn raw(
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
     };
     (status, headers, json)
+}
+
+/// Writes an identity file as the server requires it: owner-only (0600).
+pub fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

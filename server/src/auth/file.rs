@@ -152,7 +152,26 @@ impl IdentityFile {
         self.len() == 0
     }
 
+    /// Loads the file; refuses one that group or others may access (it
+    /// holds tokens and secret keys), as ssh refuses such a private key.
     pub fn load(path: &Path) -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| format!("reading identity file {}: {e}", path.display()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "identity file {} is accessible by group or others (mode {:03o}); it holds \
+                     tokens and secret keys, so only its owner may read it. Fix: chmod 600 {}",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                ));
+            }
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading identity file {}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("identity file {}: {e}", path.display()))

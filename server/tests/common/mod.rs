@@ -31,14 +31,20 @@ impl Drop for Running {
 }
 
 pub fn write_tokens(dir: &Path) {
-    std::fs::write(
-        dir.join("tokens.toml"),
-        format!(
+    write_private(
+        &dir.join("tokens.toml"),
+        &format!(
             "[[tokens]]\ntoken = \"{TOKEN}\"\nproject_id = \"owner\"\nuser_id = \"u\"\nroles = [\"member\"]\n\n\
              [[tokens]]\ntoken = \"{MEMBER_TOKEN}\"\nproject_id = \"consumer\"\nuser_id = \"c\"\nroles = [\"member\"]\n"
         ),
-    )
-    .unwrap();
+    );
+}
+
+/// Writes an identity file as the server requires it: owner-only (0600).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Starts the binary on a free port with its data (and tokens) in `dir`,
