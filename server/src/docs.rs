@@ -162,12 +162,7 @@ async fn openapi_yaml(rqctx: RequestContext<AppState>) -> Result<Response<Body>,
 
 #[dropshot::endpoint { method = GET, path = "/docs", unpublished = true }]
 async fn docs_page(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-    let mut rsp = serve(&rqctx, &HTML);
-    rsp.headers_mut().insert(
-        http::header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(DOCS_CSP),
-    );
-    Ok(rsp)
+    Ok(docs_response(&rqctx))
 }
 
 #[dropshot::endpoint { method = GET, path = "/docs/redoc.standalone.js", unpublished = true }]
@@ -175,23 +170,33 @@ async fn docs_redoc(rqctx: RequestContext<AppState>) -> Result<Response<Body>, H
     Ok(serve(&rqctx, &REDOC))
 }
 
-/// `refuse!(api; "path"; name = METHOD, ...)` registers one unpublished 405
-/// endpoint (`Allow: GET`) per listed method, as `fallback.rs` does.
-macro_rules! refuse {
-    ($api:ident; $path:tt; $($name:ident = $method:ident),+ $(,)?) => {
+fn docs_response(rqctx: &RequestContext<AppState>) -> Response<Body> {
+    let mut rsp = serve(rqctx, &HTML);
+    rsp.headers_mut().insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    );
+    rsp
+}
+
+/// `HEAD` for each path above: the same answer without its body.
+macro_rules! head {
+    ($api:ident; $($name:ident = $path:tt => $answer:expr;)+) => {
         $(
-            #[dropshot::endpoint { method = $method, path = $path, unpublished = true }]
+            #[dropshot::endpoint { method = HEAD, path = $path, unpublished = true }]
             async fn $name(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-                Ok(crate::fallback::not_allowed(&rqctx, "GET"))
+                let answer: fn(&RequestContext<AppState>) -> Response<Body> = $answer;
+                Ok(answer(&rqctx))
             }
             $api.register($name).map_err(|e| e.to_string())?;
         )+
     };
 }
 
-/// Adds the document, its YAML form and the reference page, and 405s for
-/// the other methods on those paths.
+/// Adds the document, its YAML form and the reference page, with `HEAD`,
+/// `OPTIONS` and 405s for the other methods on those paths.
 pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
+    use crate::fallback::{methods, options, refused, Scope};
     for result in [
         api.register(openapi_json),
         api.register(openapi_yaml),
@@ -200,13 +205,20 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     ] {
         result.map_err(|e| e.to_string())?;
     }
-    refuse!(api; "/openapi.json";
+    head!(api;
+        json_head = "/openapi.json" => |r| serve(r, &JSON);
+        yaml_head = "/openapi.yaml" => |r| serve(r, &YAML);
+        docs_head = "/docs" => docs_response;
+        redoc_head = "/docs/redoc.standalone.js" => |r| serve(r, &REDOC);
+    );
+    const GET: &str = "GET, HEAD, OPTIONS";
+    methods!(api; "/openapi.json", GET; options = json_options;
         json_post = POST, json_put = PUT, json_delete = DELETE, json_patch = PATCH);
-    refuse!(api; "/openapi.yaml";
+    methods!(api; "/openapi.yaml", GET; options = yaml_options;
         yaml_post = POST, yaml_put = PUT, yaml_delete = DELETE, yaml_patch = PATCH);
-    refuse!(api; "/docs";
+    methods!(api; "/docs", GET; options = docs_options;
         docs_post = POST, docs_put = PUT, docs_delete = DELETE, docs_patch = PATCH);
-    refuse!(api; "/docs/redoc.standalone.js";
+    methods!(api; "/docs/redoc.standalone.js", GET; options = redoc_options;
         redoc_post = POST, redoc_put = PUT, redoc_delete = DELETE, redoc_patch = PATCH);
     Ok(())
 }

@@ -28,6 +28,11 @@ pub enum Error {
     #[error("The Keystone service is temporarily unavailable.")]
     IdentityUnavailable(String),
 
+    /// Credentials that contradict each other (two tokens; a token and a
+    /// signature of different callers).
+    #[error("{0}")]
+    AmbiguousCredentials(String),
+
     #[error("Body expected in request.")]
     BodyExpected,
     #[error("A body is not expected with this request.")]
@@ -131,8 +136,13 @@ impl Error {
             Unauthorized | SignatureRejected(_) => StatusCode::UNAUTHORIZED,
             ProjectNotAllowed(_) => StatusCode::FORBIDDEN,
             IdentityUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            BodyExpected | BodyNotExpected | InvalidBody(_) | InvalidQuery(_) | SelfShare
-            | BatchRefused(..) => StatusCode::BAD_REQUEST,
+            BodyExpected
+            | BodyNotExpected
+            | InvalidBody(_)
+            | InvalidQuery(_)
+            | SelfShare
+            | BatchRefused(..)
+            | AmbiguousCredentials(_) => StatusCode::BAD_REQUEST,
             ProjectMismatch(_) => StatusCode::FORBIDDEN,
             JobNotFound(_) | UnknownPath => StatusCode::NOT_FOUND,
             BodyTooLarge(_) | MemberQuota { .. } | TagQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -161,6 +171,7 @@ impl Error {
             Unauthorized | SignatureRejected(_) => ErrorCode::Unauthorized,
             ProjectNotAllowed(_) => ErrorCode::ProjectNotAllowed,
             IdentityUnavailable(_) => ErrorCode::IdentityUnavailable,
+            AmbiguousCredentials(_) => ErrorCode::AmbiguousCredentials,
             BodyExpected => ErrorCode::Img0007,
             InvalidBody(_) => ErrorCode::Img0001,
             BodyNotExpected => ErrorCode::UnexpectedBody,

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use dropshot::{
-    Body, Header, HttpCodedResponse, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
+    Body, HttpCodedResponse, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
     HttpResponseUpdatedNoContent, Path, RequestContext, StreamingBody,
 };
 use futures::StreamExt;
@@ -37,8 +37,8 @@ use crate::domain::Service;
 use crate::error::Error;
 use crate::huawei;
 use crate::reply::{
-    has_body, request_id, CreatedHeaders, DataResponse, JsonBody, LenientQuery, OptionalJsonBody,
-    Reply,
+    has_body, request_id, CreatedHeaders, DataResponse, Headers, JsonBody, LenientQuery,
+    OptionalJsonBody, Reply,
 };
 
 /// Server-wide state handed to every handler.
@@ -404,7 +404,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn update_image(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: JsonBody<Vec<ImagePatchOperation>>,
     ) -> Result<ImageReply, ApiError> {
@@ -424,7 +424,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn add_image_tag(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<TagPath>,
     ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError> {
         let call = Call::new(&rqctx);
@@ -440,7 +440,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn delete_image_tag(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<TagPath>,
     ) -> Result<DeletedReply, ApiError> {
         let call = Call::new(&rqctx);
@@ -458,7 +458,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_image_schema(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
@@ -470,7 +470,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_images_schema(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
@@ -482,7 +482,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn list_images(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         query: LenientQuery<ImageListQuery>,
     ) -> Result<Reply<HttpResponseOk<Images>>, ApiError> {
         let call = Call::new(&rqctx);
@@ -509,7 +509,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn create_image(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         body: JsonBody<ImageCreate>,
     ) -> Result<Reply<HttpResponseCreated<Image>, CreatedHeaders>, ApiError> {
         let call = Call::new(&rqctx);
@@ -531,7 +531,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_image(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<ImageReply, ApiError> {
         let call = Call::new(&rqctx);
@@ -549,7 +549,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn delete_image(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: OptionalJsonBody<ImageDeleteBody>,
     ) -> Result<DeletedReply, ApiError> {
@@ -577,7 +577,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn list_members(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         query: LenientQuery<MemberListQuery>,
     ) -> Result<MembersReply, ApiError> {
@@ -609,7 +609,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn add_member(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: JsonBody<MemberCreate>,
     ) -> Result<MemberReply, ApiError> {
@@ -629,7 +629,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_member(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<MemberPath>,
     ) -> Result<MemberReply, ApiError> {
         let call = Call::new(&rqctx);
@@ -648,7 +648,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn update_member(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<MemberPath>,
         body: JsonBody<MemberUpdate>,
     ) -> Result<MemberReply, ApiError> {
@@ -669,7 +669,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn delete_member(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<MemberPath>,
     ) -> Result<DeletedReply, ApiError> {
         let call = Call::new(&rqctx);
@@ -687,7 +687,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_member_schema(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
@@ -699,7 +699,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn get_members_schema(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError> {
         let call = Call::new(&rqctx);
         let result = call
@@ -711,7 +711,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn upload_image_data(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: StreamingBody,
     ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError> {
@@ -743,7 +743,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn download_image_data(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<DataResponse, ApiError> {
         let call = Call::new(&rqctx);
@@ -823,7 +823,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn batch_add_members(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
         body: JsonBody<BatchMembersRequest>,
     ) -> Result<JobReply, ApiError> {
@@ -833,7 +833,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn batch_update_members(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
         body: JsonBody<BatchUpdateRequest>,
     ) -> Result<JobReply, ApiError> {
@@ -843,7 +843,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn batch_delete_members(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
         body: JsonBody<BatchMembersRequest>,
     ) -> Result<JobReply, ApiError> {
@@ -853,7 +853,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn show_job_progress(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<CloudImagesJobPath>,
     ) -> Result<Reply<HttpResponseOk<Job>>, ApiError> {
         let p = path.into_inner();
@@ -862,7 +862,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn show_image_quota(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
     ) -> Result<Reply<HttpResponseOk<Quotas>>, ApiError> {
         Ok(huawei::show_quota(&rqctx, &path.into_inner().project_id).await)
@@ -870,7 +870,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn show_job(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ProjectJobPath>,
     ) -> Result<Reply<HttpResponseOk<Job>>, ApiError> {
         let p = path.into_inner();
@@ -879,7 +879,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn list_image_members(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ProjectImagePath>,
         query: LenientQuery<V1MemberListQuery>,
     ) -> Result<Reply<HttpResponseOk<V1Members>>, ApiError> {
@@ -889,7 +889,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn show_image_member(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         path: Path<ProjectMemberPath>,
     ) -> Result<Reply<HttpResponseOk<V1Member>>, ApiError> {
         let p = path.into_inner();
@@ -898,7 +898,7 @@ impl ImgshareApi for ImgshareImpl {
 
     async fn list_cloud_images(
         rqctx: RequestContext<AppState>,
-        _auth: Header<AuthHeaders>,
+        _auth: Headers<AuthHeaders>,
         query: LenientQuery<CloudImageListQuery>,
     ) -> Result<Reply<HttpResponseOk<CloudImages>>, ApiError> {
         Ok(huawei::list_cloud_images(&rqctx, query).await)

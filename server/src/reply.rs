@@ -173,7 +173,9 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
     match code {
         Unauthorized => ErrorStatusCode::UNAUTHORIZED,
         Img0001 | Img0007 | Img0027 | Img0047 | Img0066 | Img0067 | Img0076 | Img0084 | Img0089
-        | Img0105 | UnexpectedBody | InvalidQuery => ErrorStatusCode::BAD_REQUEST,
+        | Img0105 | UnexpectedBody | InvalidQuery | AmbiguousCredentials => {
+            ErrorStatusCode::BAD_REQUEST
+        }
         Img0026 | ProjectNotAllowed | NotShared | ReadOnlyAttribute | ImageProtected
         | WindowsImage => ErrorStatusCode::FORBIDDEN,
         Img0086 | NotFound => ErrorStatusCode::NOT_FOUND,
@@ -220,12 +222,22 @@ pub fn request_id<C: ServerContext>(rqctx: &RequestContext<C>) -> String {
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()));
+        .filter(|v| is_safe_request_id(v));
     match sent {
         Some(v) if v.starts_with("req-") => v.to_owned(),
         Some(v) => format!("req-{v}"),
         None => format!("req-{}", rqctx.request_id),
     }
+}
+
+/// A client's request ID is kept only when it is a short token of letters,
+/// digits and `-_.:` (it is echoed in a header and written to the log);
+/// anything else is replaced by one of ours, never refused.
+fn is_safe_request_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// True when a GET/DELETE request carries a body (Glance answers 400).
@@ -239,19 +251,50 @@ pub fn has_body<C: ServerContext>(rqctx: &RequestContext<C>) -> bool {
     length > 0 || headers.contains_key(http::header::TRANSFER_ENCODING)
 }
 
+/// Request headers, documented exactly like `Header<T>` but never failing
+/// the request: dropshot's `Header` answers a header that is not UTF-8 with
+/// its own 400 (no request ID) before the handler runs. The handler reads
+/// the headers itself (`auth/`), so a bad token is a 401 in the envelope.
+pub struct Headers<T>(PhantomData<fn() -> T>);
+
+#[async_trait::async_trait]
+impl<T> SharedExtractor for Headers<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(_: &RequestContext<C>) -> Result<Self, HttpError> {
+        Ok(Headers(PhantomData))
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <dropshot::Header<T> as SharedExtractor>::metadata(content_type)
+    }
+}
+
 /// A JSON request body, read raw so the handler decides how to judge it.
 /// Documented exactly like `TypedBody<T>`.
 pub struct JsonBody<T> {
-    raw: Result<Bytes, usize>,
+    raw: Result<Bytes, BodyFault>,
     _schema: PhantomData<fn() -> T>,
 }
 
+enum BodyFault {
+    /// Past the limit (bytes).
+    TooLarge(usize),
+    /// The body could not be read (malformed chunking, connection lost).
+    Unreadable(String),
+}
+
 impl<T> JsonBody<T> {
-    /// The body bytes, or `BodyTooLarge` when it exceeded the limit.
+    /// The body bytes, or why there are none.
     pub fn bytes(&self) -> Result<&[u8], Error> {
         match &self.raw {
             Ok(b) => Ok(b),
-            Err(limit) => Err(Error::BodyTooLarge(*limit)),
+            Err(BodyFault::TooLarge(limit)) => Err(Error::BodyTooLarge(*limit)),
+            Err(BodyFault::Unreadable(detail)) => Err(Error::InvalidBody(format!(
+                "The request body could not be read: {}",
+                detail.chars().take(200).collect::<String>()
+            ))),
         }
     }
 
@@ -287,13 +330,10 @@ where
             .await
         {
             Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(limit),
-            Err(e) => {
-                return Err(HttpError::for_bad_request(
-                    None,
-                    format!("error reading body: {e}"),
-                ));
-            }
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyFault::TooLarge(limit)),
+            // Bad chunking, a client gone mid-body: answered by the handler,
+            // in the envelope with the request ID.
+            Err(e) => Err(BodyFault::Unreadable(e.to_string())),
         };
         Ok(JsonBody {
             raw,

@@ -106,7 +106,8 @@ async fn served_spec_docs_and_etags() {
         .unwrap();
     assert_eq!(rsp.status(), StatusCode::NOT_MODIFIED);
 
-    // Other methods: 405 in the envelope, `Allow: GET`.
+    // Other methods: 405 in the envelope, with the methods served; HEAD is
+    // GET without the body; OPTIONS names the methods.
     for path in [
         "/openapi.json",
         "/openapi.yaml",
@@ -115,9 +116,32 @@ async fn served_spec_docs_and_etags() {
     ] {
         let rsp = http.post(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(rsp.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
-        assert_eq!(rsp.headers()["allow"], "GET");
+        assert_eq!(rsp.headers()["allow"], "GET, HEAD, OPTIONS");
         let body: serde_json::Value = rsp.json().await.unwrap();
         assert_eq!(body["error"]["code"], "imgshare.method_not_allowed");
+
+        let get = http.get(format!("{base}{path}")).send().await.unwrap();
+        let head = http.head(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {path}");
+        for h in ["content-type", "content-length", "etag"] {
+            assert_eq!(
+                head.headers().get(h),
+                get.headers().get(h),
+                "HEAD {path}: {h}"
+            );
+        }
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} sent a body"
+        );
+
+        let options = http
+            .request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(options.status(), StatusCode::NO_CONTENT, "OPTIONS {path}");
+        assert_eq!(options.headers()["allow"], "GET, HEAD, OPTIONS");
     }
 
     // The paths stay out of the published document.

@@ -536,31 +536,39 @@ async fn wrong_methods_get_405_with_allow() {
         (
             Method::PATCH,
             format!("/v2/images/{image}/members"),
-            "GET, POST",
+            "GET, HEAD, POST, OPTIONS",
         ),
         (
             Method::DELETE,
             format!("/v2/images/{image}/members"),
-            "GET, POST",
+            "GET, HEAD, POST, OPTIONS",
         ),
         (
             Method::POST,
             format!("/v2/images/{image}/members/{PROJECT_B}"),
-            "GET, PUT, DELETE",
+            "GET, HEAD, PUT, DELETE, OPTIONS",
         ),
-        (Method::PUT, "/v2/schemas/member".to_string(), "GET"),
-        (Method::DELETE, "/v2/images".to_string(), "GET, POST"),
+        (
+            Method::PUT,
+            "/v2/schemas/member".to_string(),
+            "GET, HEAD, OPTIONS",
+        ),
+        (
+            Method::DELETE,
+            "/v2/images".to_string(),
+            "GET, HEAD, POST, OPTIONS",
+        ),
         (
             Method::POST,
             format!("/v2/images/{image}"),
-            "GET, PATCH, DELETE",
+            "GET, HEAD, PATCH, DELETE, OPTIONS",
         ),
         (
             Method::GET,
             format!("/v2/images/{image}/tags/t"),
-            "PUT, DELETE",
+            "PUT, DELETE, OPTIONS",
         ),
-        (Method::POST, "/versions".to_string(), "GET"),
+        (Method::POST, "/versions".to_string(), "GET, HEAD, OPTIONS"),
     ];
     for (method, path, allow) in cases {
         let (status, headers, body) = raw(method.clone(), &s.url(&path), Some(OWNER), None).await;

@@ -140,5 +140,5 @@ async fn unknown_v1_paths_are_404_in_the_envelope() {
         (status, body["error"]["code"].as_str()),
         (405, Some("imgshare.method_not_allowed"))
     );
-    assert_eq!(headers["allow"], "POST, PUT, DELETE");
+    assert_eq!(headers["allow"], "POST, PUT, DELETE, OPTIONS");
 }

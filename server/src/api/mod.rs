@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dropshot::{
-    Header, HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
+    HttpError, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
     HttpResponseUpdatedNoContent, Path, RequestContext, StreamingBody,
 };
 use schemars::JsonSchema;
@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::domain::model::{MemberStatus, Visibility};
-use crate::reply::{CreatedHeaders, DataResponse, JsonBody, LenientQuery, OptionalJsonBody, Reply};
+use crate::reply::{
+    CreatedHeaders, DataResponse, Headers, JsonBody, LenientQuery, OptionalJsonBody, Reply,
+};
 use huawei::*;
 
 // ---------------------------------------------------------------------------
@@ -478,6 +480,11 @@ pub enum ErrorCode {
     /// token could not be checked; retry. Not the client's fault.
     #[serde(rename = "imgshare.identity_unavailable")]
     IdentityUnavailable,
+    /// 400: the request's credentials contradict each other: more than one
+    /// `X-Auth-Token`, or a token and an AK/SK signature of different
+    /// callers.
+    #[serde(rename = "imgshare.ambiguous_credentials")]
+    AmbiguousCredentials,
     /// 500: an unexpected server fault.
     #[serde(rename = "imgshare.internal")]
     Internal,
@@ -574,7 +581,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/images", tags = ["images"] }]
     async fn list_images(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         query: LenientQuery<ImageListQuery>,
     ) -> Result<Reply<HttpResponseOk<Images>>, ApiError>;
 
@@ -585,7 +592,7 @@ pub trait ImgshareApi {
     #[endpoint { method = POST, path = "/v2/images", tags = ["images"] }]
     async fn create_image(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         body: JsonBody<ImageCreate>,
     ) -> Result<Reply<HttpResponseCreated<Image>, CreatedHeaders>, ApiError>;
 
@@ -596,7 +603,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/images/{image_id}", tags = ["images"] }]
     async fn get_image(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<ImageReply, ApiError>;
 
@@ -612,7 +619,7 @@ pub trait ImgshareApi {
     #[endpoint { method = PATCH, path = "/v2/images/{image_id}", tags = ["images"] }]
     async fn update_image(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: JsonBody<Vec<ImagePatchOperation>>,
     ) -> Result<ImageReply, ApiError>;
@@ -623,7 +630,7 @@ pub trait ImgshareApi {
     #[endpoint { method = PUT, path = "/v2/images/{image_id}/tags/{tag}", tags = ["images"] }]
     async fn add_image_tag(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<TagPath>,
     ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError>;
 
@@ -633,7 +640,7 @@ pub trait ImgshareApi {
     #[endpoint { method = DELETE, path = "/v2/images/{image_id}/tags/{tag}", tags = ["images"] }]
     async fn delete_image_tag(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<TagPath>,
     ) -> Result<DeletedReply, ApiError>;
 
@@ -646,7 +653,7 @@ pub trait ImgshareApi {
     #[endpoint { method = DELETE, path = "/v2/images/{image_id}", tags = ["images"] }]
     async fn delete_image(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: OptionalJsonBody<ImageDeleteBody>,
     ) -> Result<DeletedReply, ApiError>;
@@ -669,7 +676,7 @@ pub trait ImgshareApi {
     }]
     async fn upload_image_data(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: StreamingBody,
     ) -> Result<Reply<HttpResponseUpdatedNoContent>, ApiError>;
@@ -686,7 +693,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/images/{image_id}/file", tags = ["images"] }]
     async fn download_image_data(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
     ) -> Result<DataResponse, ApiError>;
 
@@ -699,7 +706,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/images/{image_id}/members", tags = ["members"] }]
     async fn list_members(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         query: LenientQuery<MemberListQuery>,
     ) -> Result<MembersReply, ApiError>;
@@ -713,7 +720,7 @@ pub trait ImgshareApi {
     #[endpoint { method = POST, path = "/v2/images/{image_id}/members", tags = ["members"] }]
     async fn add_member(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ImagePath>,
         body: JsonBody<MemberCreate>,
     ) -> Result<MemberReply, ApiError>;
@@ -729,7 +736,7 @@ pub trait ImgshareApi {
     }]
     async fn get_member(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<MemberPath>,
     ) -> Result<MemberReply, ApiError>;
 
@@ -744,7 +751,7 @@ pub trait ImgshareApi {
     }]
     async fn update_member(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<MemberPath>,
         body: JsonBody<MemberUpdate>,
     ) -> Result<MemberReply, ApiError>;
@@ -759,7 +766,7 @@ pub trait ImgshareApi {
     }]
     async fn delete_member(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<MemberPath>,
     ) -> Result<DeletedReply, ApiError>;
 
@@ -770,7 +777,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/schemas/image", tags = ["schemas"] }]
     async fn get_image_schema(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError>;
 
     /// Show the images schema
@@ -779,7 +786,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/schemas/images", tags = ["schemas"] }]
     async fn get_images_schema(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError>;
 
     /// Show the member schema
@@ -789,7 +796,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/schemas/member", tags = ["schemas"] }]
     async fn get_member_schema(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError>;
 
     /// Show the members schema
@@ -798,7 +805,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/schemas/members", tags = ["schemas"] }]
     async fn get_members_schema(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
     ) -> Result<SchemaReply, ApiError>;
 
     // Huawei IMS (`api/huawei.rs`, handlers in `huawei.rs`). The
@@ -815,7 +822,7 @@ pub trait ImgshareApi {
     #[endpoint { method = POST, path = "/v1/{project_id}/members", tags = ["huawei"] }]
     async fn batch_add_members(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
         body: JsonBody<BatchMembersRequest>,
     ) -> Result<JobReply, ApiError>;
@@ -828,7 +835,7 @@ pub trait ImgshareApi {
     #[endpoint { method = PUT, path = "/v1/{project_id}/members", tags = ["huawei"] }]
     async fn batch_update_members(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
         body: JsonBody<BatchUpdateRequest>,
     ) -> Result<JobReply, ApiError>;
@@ -840,7 +847,7 @@ pub trait ImgshareApi {
     #[endpoint { method = DELETE, path = "/v1/{project_id}/members", tags = ["huawei"] }]
     async fn batch_delete_members(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
         body: JsonBody<BatchMembersRequest>,
     ) -> Result<JobReply, ApiError>;
@@ -852,7 +859,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v1/{project_id}/job/{job_id}", tags = ["huawei"] }]
     async fn show_job_progress(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<CloudImagesJobPath>,
     ) -> Result<Reply<HttpResponseOk<Job>>, ApiError>;
 
@@ -863,7 +870,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v1/{project_id}/quota", tags = ["huawei"] }]
     async fn show_image_quota(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<CloudImagesPath>,
     ) -> Result<Reply<HttpResponseOk<Quotas>>, ApiError>;
 
@@ -875,7 +882,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v1/{project_id}/jobs/{job_id}", tags = ["huawei"] }]
     async fn show_job(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ProjectJobPath>,
     ) -> Result<Reply<HttpResponseOk<Job>>, ApiError>;
 
@@ -891,7 +898,7 @@ pub trait ImgshareApi {
     }]
     async fn list_image_members(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ProjectImagePath>,
         query: LenientQuery<V1MemberListQuery>,
     ) -> Result<Reply<HttpResponseOk<V1Members>>, ApiError>;
@@ -907,7 +914,7 @@ pub trait ImgshareApi {
     }]
     async fn show_image_member(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         path: Path<ProjectMemberPath>,
     ) -> Result<Reply<HttpResponseOk<V1Member>>, ApiError>;
 
@@ -920,7 +927,7 @@ pub trait ImgshareApi {
     #[endpoint { method = GET, path = "/v2/cloudimages", tags = ["huawei"] }]
     async fn list_cloud_images(
         rqctx: RequestContext<Self::Context>,
-        auth: Header<AuthHeaders>,
+        auth: Headers<AuthHeaders>,
         query: LenientQuery<CloudImageListQuery>,
     ) -> Result<Reply<HttpResponseOk<CloudImages>>, ApiError>;
 }

@@ -68,7 +68,20 @@ impl Identity {
     }
 
     /// The caller behind a request, or why there is none (401, 403, 503).
+    ///
+    /// Credentials that contradict each other are a 400, never a guess:
+    /// two `X-Auth-Token`s, or a signature and a token of different callers.
     pub async fn authenticate(&self, req: &Credentials<'_>) -> Result<Caller, Error> {
+        let mut tokens = req.headers.get_all("x-auth-token").iter();
+        let token = match (tokens.next(), tokens.next()) {
+            (token, None) => token,
+            (Some(_), Some(_)) => {
+                return Err(Error::AmbiguousCredentials(
+                    "The request carries more than one X-Auth-Token header.".into(),
+                ))
+            }
+            (None, Some(_)) => unreachable!("a second value without a first"),
+        };
         let mut authorization = req.headers.get_all(http::header::AUTHORIZATION).iter();
         if let Some(first) = authorization.next() {
             let value = first.to_str().unwrap_or("");
@@ -78,15 +91,28 @@ impl Identity {
                         "More than one Authorization header.".into(),
                     ));
                 }
-                return self.signed(req, value);
+                let signer = self.signed(req, value)?;
+                if let Some(token) = token {
+                    let holder = self.by_token(token).await?;
+                    if holder.user_id != signer.user_id || holder.project_id != signer.project_id {
+                        return Err(Error::AmbiguousCredentials(
+                            "The X-Auth-Token and the request signature belong to different \
+                             callers."
+                                .into(),
+                        ));
+                    }
+                }
+                return Ok(signer);
             }
         }
-        let mut tokens = req.headers.get_all("x-auth-token").iter();
-        let token = match (tokens.next(), tokens.next()) {
-            (Some(t), None) => t,
-            // None, or several (which one would be meant?): unauthenticated.
-            _ => return Err(Error::Unauthorized),
-        };
+        match token {
+            Some(token) => self.by_token(token).await,
+            None => Err(Error::Unauthorized),
+        }
+    }
+
+    /// The holder of a token; a token that is not even UTF-8 is unknown.
+    async fn by_token(&self, token: &HeaderValue) -> Result<Caller, Error> {
         let Ok(token) = token.to_str() else {
             return Err(Error::Unauthorized);
         };
