@@ -195,6 +195,11 @@ pub struct Config {
         help_heading = "Keystone"
     )]
     pub keystone_cache_size: u64,
+    /// Do not ask Keystone whether a project added as a member exists. By
+    /// default (with --keystone-url) an unknown project is refused with
+    /// IMG.0108; the lookup is cached like token validations.
+    #[arg(long, env = "IMGSHARE_NO_VERIFY_MEMBERS", help_heading = "Keystone")]
+    pub no_verify_members: bool,
     /// Seconds to wait for Keystone before answering 503.
     #[arg(
         long,
@@ -331,7 +336,8 @@ pub struct Server {
     accept: listen::AcceptLayer,
     store: Arc<dyn Store>,
     runners: domain::jobs::Runners,
-    tls: Option<dropshot::ConfigTls>,
+    /// The TLS certificate and key files, re-read by `reload_tls`.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Server {
@@ -346,9 +352,16 @@ impl Server {
 
     /// Reads the TLS certificate and key files again; connections already
     /// open keep theirs, new ones get the new pair.
+    /// A pair that does not load, or whose key is not the certificate's, is
+    /// refused and the old pair kept.
     pub async fn reload_tls(&self) -> Result<(), String> {
         match &self.tls {
-            Some(tls) => self.http.refresh_tls(tls).await,
+            Some((cert, key)) => {
+                let config = listen::tls_config(cert, key)?;
+                self.http
+                    .refresh_tls(&dropshot::ConfigTls::Dynamic(config))
+                    .await
+            }
             None => Ok(()),
         }
     }
@@ -379,7 +392,12 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     };
     let file = IdentityFile::load(&tokens_path)?;
     tracing::info!(path = %tokens_path.display(), identities = file.len(), "loaded identity file");
-    let identity = Identity::new(file, keystone(config)?);
+    let keystone = keystone(config)?.map(|(k, url)| (Arc::new(k), url));
+    let projects: Option<Arc<dyn domain::ProjectDirectory>> = match &keystone {
+        Some((k, _)) if !config.no_verify_members => Some(Arc::clone(k) as _),
+        _ => None,
+    };
+    let identity = Identity::new(file, keystone);
 
     let store: Arc<dyn Store> = match &config.database {
         Some(url) => Arc::new(
@@ -397,6 +415,7 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     let data = crate::store::data::FsDataStore::open(&image_dir, upload_stale)
         .map_err(|e| format!("opening the image directory {}: {e}", image_dir.display()))?;
     let service = Service {
+        projects,
         store: Arc::clone(&store),
         member_quota: u64::try_from(config.member_quota).ok(),
         job_wakeup: Arc::new(tokio::sync::Notify::new()),
@@ -421,14 +440,15 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     let mut api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
         .map_err(|e| format!("API description: {e}"))?;
     fallback::register(&mut api)?;
-    let limits = connection_limits(config)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(dropshot::ConfigTls::AsFile {
-            cert_file: cert.clone(),
-            key_file: key.clone(),
-        }),
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         _ => None,
     };
+    let tls_config = match &tls {
+        Some((cert, key)) => Some(dropshot::ConfigTls::Dynamic(listen::tls_config(cert, key)?)),
+        None => None,
+    };
+    let limits = connection_limits(config, tls.is_some())?;
     // dropshot listens on a private loopback port behind the accept layer
     // (listen.rs), which owns the public address.
     let dropshot_config = ConfigDropshot {
@@ -441,7 +461,7 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     };
     let http = ServerBuilder::new(api, state, listen::dropshot_logger())
         .config(dropshot_config)
-        .tls(tls.clone())
+        .tls(tls_config)
         .start()
         .map_err(|e| format!("starting the HTTP server: {e}"))?;
     let accept = listen::AcceptLayer::start(config.bind, http.local_addr(), limits)
@@ -483,7 +503,7 @@ const RESERVED_FILES: u64 = 256;
 
 /// The connection limits, with the open-files limit raised to its hard
 /// limit and --max-connections lowered to what it allows.
-fn connection_limits(config: &Config) -> Result<listen::Limits, String> {
+fn connection_limits(config: &Config, tls: bool) -> Result<listen::Limits, String> {
     let idle_timeout = std::time::Duration::try_from_secs_f64(config.idle_timeout_secs)
         .ok()
         .filter(|d| !d.is_zero())
@@ -514,5 +534,6 @@ fn connection_limits(config: &Config) -> Result<listen::Limits, String> {
     Ok(listen::Limits {
         max_connections,
         idle_timeout,
+        tls,
     })
 }

@@ -37,6 +37,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// A connection on which no byte moves for this long is closed.
     pub idle_timeout: Duration,
+    /// The port speaks TLS: a refused connection is closed without an
+    /// answer (this layer does not speak TLS; dropshot behind it does).
+    pub tls: bool,
 }
 
 /// The running layer.
@@ -172,7 +175,9 @@ async fn accept_loop(
                     "connection refused: too many open connections"
                 );
             }
-            if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
+            if limits.tls {
+                drop(stream);
+            } else if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
                 tokio::spawn(async move {
                     refuse(stream).await;
                     drop(permit);
@@ -225,6 +230,12 @@ async fn refuse(mut stream: TcpStream) {
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        // An answer sent before the request is refused by HTTP clients
+        // (hyper: "unexpected message"): wait for the request to begin.
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first).await? == 0 {
+            return Ok(());
+        }
         stream.write_all(response.as_bytes()).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 1024];
@@ -240,11 +251,13 @@ async fn serve(
     idle: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
-    // Nothing is held for a connection until it sends something.
+    // Nothing is held for a connection until it sends something. (Not
+    // `readable()`: it is ready at once on a new socket with nothing to read.)
+    let mut first = [0u8; 1];
     tokio::select! {
-        r = tokio::time::timeout(idle, client.readable()) => match r {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return,
+        r = tokio::time::timeout(idle, client.peek(&mut first)) => match r {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => {}
             Err(_) => {
                 tracing::debug!("closed a connection that sent nothing");
                 return;
@@ -362,4 +375,39 @@ impl slog::Drain for AcceptErrors {
         }
         Ok(())
     }
+}
+
+/// The TLS configuration from a PEM certificate chain and key, or why not:
+/// unreadable files, no certificate, no key, or a key that is not the
+/// certificate's. Built here and handed to dropshot whole, because dropshot
+/// panics on a mismatched pair (at start and on reload).
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("reading the TLS certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("reading the TLS key {}: {e}", key.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private_key)
+        .map_err(|e| {
+            format!(
+                "the TLS key {} does not go with the certificate {}: {e}",
+                key.display(),
+                cert.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }

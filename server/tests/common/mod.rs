@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 pub const TOKEN: &str = "owner-token";
 pub const MEMBER_TOKEN: &str = "member-token";
@@ -55,6 +56,33 @@ pub fn spawn(dir: &Path, database: Option<&str>, quota: i64) -> Running {
 
 /// `spawn` with extra command-line arguments.
 pub fn spawn_with(dir: &Path, database: Option<&str>, quota: i64, extra: &[&str]) -> Running {
+    start(dir, database, quota, extra, |_| {}, None)
+}
+
+/// The server's log lines (stderr), as they come.
+pub type ServerLog = Arc<Mutex<Vec<String>>>;
+
+/// `spawn_with` on the SQLite store, with `configure` applied to the command
+/// before it starts (e.g. a `pre_exec` hook), keeping every line the server
+/// logs.
+pub fn spawn_logged(
+    dir: &Path,
+    extra: &[&str],
+    configure: impl FnOnce(&mut Command),
+) -> (Running, ServerLog) {
+    let log = ServerLog::default();
+    let running = start(dir, None, -1, extra, configure, Some(Arc::clone(&log)));
+    (running, log)
+}
+
+fn start(
+    dir: &Path,
+    database: Option<&str>,
+    quota: i64,
+    extra: &[&str],
+    configure: impl FnOnce(&mut Command),
+    log: Option<ServerLog>,
+) -> Running {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imgshare-server"));
     cmd.args(extra);
     cmd.args([
@@ -75,20 +103,32 @@ pub fn spawn_with(dir: &Path, database: Option<&str>, quota: i64, extra: &[&str]
             .arg(url)
             .args(["--database-connections", "8"]);
     }
+    configure(&mut cmd);
     let mut child = cmd.spawn().expect("server binary starts");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let keep = |line: &str| {
+        if let Some(log) = &log {
+            log.lock().unwrap().push(line.to_owned());
+        }
+    };
     let addr = loop {
         let line = match lines.next() {
             Some(Ok(l)) => l,
             _ => panic!("server exited before listening"),
         };
+        keep(&line);
         if let Some(rest) = line.split("listening address=").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    std::thread::spawn(move || match log {
+        Some(log) => lines
+            .map_while(Result::ok)
+            .for_each(|l| log.lock().unwrap().push(l)),
+        None => lines.for_each(drop),
+    });
     Running {
         child,
         base: format!("http://{addr}"),
