@@ -835,3 +835,90 @@ async fn keystone_answering_5xx_is_503_and_the_service_recovers() {
     assert_eq!(srv.list(&second).await.0, 200);
     srv.server.close().await.unwrap();
 }
+
+/// New members are checked with Keystone. With a service user that may read
+/// projects (here Keystone's admin), a project Keystone does not know is
+/// refused with `IMG.0108`, on the native add and on the batch add, and
+/// nothing is written; a project it knows is added. `--no-verify-members`
+/// skips the check; a service user that may not read projects (the
+/// `service` role only, Keystone's default policy) cannot check, and the
+/// member is added, as Nova does when it cannot look a project up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_members_are_checked_with_keystone() {
+    let Some(acc) = Accounts::load("new_members_are_checked_with_keystone") else {
+        return;
+    };
+    let v3 = acc.auth_url();
+    let owner = token(&acc, &v3, "owner").await;
+    let known = acc.project("member");
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let admin = acc.user("admin").clone();
+
+    async fn image(srv: &Imgshare, token: &str) -> String {
+        srv.client(token)
+            .create_image(None, &types::ImageCreate::default())
+            .await
+            .expect("create image")
+            .into_inner()
+            .id
+            .to_string()
+    }
+    async fn add(srv: &Imgshare, token: &str, image: &str, member: &str) -> (u16, String) {
+        let body = types::MemberCreate {
+            member: member.parse().unwrap(),
+        };
+        match srv.client(token).add_member(image, None, &body).await {
+            Ok(_) => (201, String::new()),
+            Err(e) => failure::<()>(Err(e)),
+        }
+    }
+    async fn members(srv: &Imgshare, token: &str, image: &str) -> Vec<String> {
+        srv.client(token)
+            .list_members(image, None, None, None)
+            .await
+            .expect("list members")
+            .into_inner()
+            .members
+            .into_iter()
+            .map(|m| m.member_id.to_string())
+            .collect()
+    }
+
+    let checked = Imgshare::start(&acc, &v3, |c| {
+        c.keystone_user = Some(admin["user"].as_str().unwrap().into());
+        c.keystone_project = Some(admin["project"].as_str().unwrap().into());
+        c.keystone_secret = Some(Secret(admin["password"].as_str().unwrap().into()));
+    })
+    .await;
+    let id = image(&checked, &owner).await;
+    assert_eq!(
+        add(&checked, &owner, &id, unknown).await,
+        (400, "IMG.0108".to_owned())
+    );
+    let rsp = http()
+        .post(format!("{}/v1/cloudimages/members", checked.base))
+        .header("X-Auth-Token", &owner)
+        .json(&json!({"images": [id], "projects": [known, unknown]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rsp.status().as_u16(), 400);
+    let body: Value = rsp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "IMG.0108", "{body}");
+    assert!(members(&checked, &owner, &id).await.is_empty());
+    assert_eq!(add(&checked, &owner, &id, &known).await.0, 201);
+    assert_eq!(
+        members(&checked, &owner, &id).await,
+        std::slice::from_ref(&known)
+    );
+
+    let unchecked = Imgshare::start(&acc, &v3, |c| c.no_verify_members = true).await;
+    let id = image(&unchecked, &owner).await;
+    assert_eq!(add(&unchecked, &owner, &id, unknown).await.0, 201);
+
+    // The test's own service user has the `service` role only: Keystone
+    // answers its project lookups 403, so members cannot be checked.
+    let cannot_check = Imgshare::start(&acc, &v3, |_| {}).await;
+    let id = image(&cannot_check, &owner).await;
+    assert_eq!(add(&cannot_check, &owner, &id, unknown).await.0, 201);
+}

@@ -42,6 +42,14 @@ pub enum Error {
     /// Malformed or mis-shaped request body; the message says what is wrong.
     #[error("{0}")]
     InvalidBody(String),
+    /// A member project the identity service does not know (Huawei's
+    /// `IMG.0108`: tenant not found in the region).
+    #[error("Project {0} does not exist: the identity service does not know it.")]
+    UnknownProject(String),
+    /// An ID outside the identifier rule (`domain/ids.rs`); the message
+    /// names the rule.
+    #[error("{0}")]
+    InvalidId(String),
     /// Invalid query parameter.
     #[error("{0}")]
     InvalidQuery(String),
@@ -69,8 +77,9 @@ pub enum Error {
     PropertyMissing(String),
     #[error("Maximum number of tags ({0}) exceeded for this image.")]
     TagQuota(usize),
-    #[error("Unsupported Content-Type {0}; send application/openstack-images-v2.1-json-patch.")]
-    UnsupportedMediaType(String),
+    /// The body's media type (as sent) and the one to send.
+    #[error("Unsupported Content-Type {0}; send {1}.")]
+    UnsupportedMediaType(String, &'static str),
     #[error("Image {0} is protected and cannot be deleted.")]
     ImageProtected(String),
     #[error("You cannot share an image with yourself.")]
@@ -142,11 +151,13 @@ impl Error {
             | InvalidQuery(_)
             | SelfShare
             | BatchRefused(..)
-            | AmbiguousCredentials(_) => StatusCode::BAD_REQUEST,
+            | AmbiguousCredentials(_)
+            | InvalidId(_)
+            | UnknownProject(_) => StatusCode::BAD_REQUEST,
             ProjectMismatch(_) => StatusCode::FORBIDDEN,
             JobNotFound(_) | UnknownPath => StatusCode::NOT_FOUND,
             BodyTooLarge(_) | MemberQuota { .. } | TagQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnsupportedMediaType(..) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ImageNotFound(_) | NoImageWithId(_) | MemberNotFound { .. } | HiddenNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -174,6 +185,8 @@ impl Error {
             AmbiguousCredentials(_) => ErrorCode::AmbiguousCredentials,
             BodyExpected => ErrorCode::Img0007,
             InvalidBody(_) => ErrorCode::Img0001,
+            InvalidId(_) => ErrorCode::Img0067,
+            UnknownProject(_) => ErrorCode::Img0108,
             BodyNotExpected => ErrorCode::UnexpectedBody,
             BodyTooLarge(_) => ErrorCode::BodyTooLarge,
             InvalidQuery(_) => ErrorCode::InvalidQuery,
@@ -184,7 +197,7 @@ impl Error {
             ReadOnlyAttribute(_) | CannotRemove(_) => ErrorCode::ReadOnlyAttribute,
             PropertyMissing(_) => ErrorCode::PropertyMissing,
             TagQuota(_) => ErrorCode::TagQuota,
-            UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            UnsupportedMediaType(..) => ErrorCode::UnsupportedMediaType,
             ImageProtected(_) => ErrorCode::ImageProtected,
             SelfShare => ErrorCode::Img0076,
             WindowsImage(_) => ErrorCode::WindowsImage,

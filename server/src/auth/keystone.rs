@@ -136,6 +136,38 @@ pub struct Keystone {
     credential: ServiceCredential,
     service_token: tokio::sync::Mutex<Option<ServiceToken>>,
     cache: Cache<[u8; 32], Cached>,
+    /// Project ID → what Keystone said of it (member checks).
+    projects: Cache<String, ProjectLookup>,
+    /// "cannot check members" is logged once a minute at most.
+    unverifiable: crate::listen::RateLimitedLog,
+}
+
+/// What a project lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProjectLookup {
+    Exists,
+    Unknown,
+    /// The service user may not read projects (Keystone answered 403).
+    NotAllowed,
+}
+
+struct ProjectExpiry {
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl moka::Expiry<String, ProjectLookup> for ProjectExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &ProjectLookup,
+        _now: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(match value {
+            ProjectLookup::Exists => self.ttl,
+            ProjectLookup::Unknown | ProjectLookup::NotAllowed => self.negative_ttl,
+        })
+    }
 }
 
 /// `https://keystone:5000`, `…/`, `…/v3`, `…/v3/` → `…/v3`.
@@ -160,12 +192,21 @@ impl Keystone {
                 negative_ttl: config.negative_ttl,
             })
             .build();
+        let projects = Cache::builder()
+            .max_capacity(config.cache_size)
+            .expire_after(ProjectExpiry {
+                ttl: config.cache_ttl,
+                negative_ttl: config.negative_ttl,
+            })
+            .build();
         Ok(Keystone {
             http,
             v3: v3_url(&config.url),
             credential: config.credential,
             service_token: tokio::sync::Mutex::new(None),
             cache,
+            projects,
+            unverifiable: crate::listen::RateLimitedLog::new(Duration::from_secs(60)),
         })
     }
 
@@ -194,6 +235,61 @@ impl Keystone {
                 Err(KeystoneError::Invalid)
             }
             Cached::Invalid => Err(KeystoneError::Invalid),
+        }
+    }
+
+    /// Whether Keystone knows the project (`GET /v3/projects/{id}` with the
+    /// service's token), cached as validations are: a found project for the
+    /// cache TTL, an unknown one for the negative TTL.
+    pub async fn lookup_project(&self, project_id: &str) -> Result<ProjectLookup, KeystoneError> {
+        if let Some(hit) = self.projects.get(project_id).await {
+            return Ok(hit);
+        }
+        self.projects
+            .try_get_with(project_id.to_owned(), self.ask_project(project_id))
+            .await
+            .map_err(|e: Arc<KeystoneError>| (*e).clone())
+    }
+
+    async fn ask_project(&self, project_id: &str) -> Result<ProjectLookup, KeystoneError> {
+        let url = format!(
+            "{}/projects/{}",
+            self.v3,
+            percent_encoding::utf8_percent_encode(project_id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let mut renewed = false;
+        loop {
+            let service = self.service_token(renewed).await?;
+            let rsp = self
+                .http
+                .get(&url)
+                .header("X-Auth-Token", service)
+                .header("Accept", "application/json")
+                .send()
+                .await
+                .map_err(|e| unavailable("looking up a project", &e))?;
+            return match rsp.status().as_u16() {
+                200 => Ok(ProjectLookup::Exists),
+                404 => Ok(ProjectLookup::Unknown),
+                403 => {
+                    if let Some(suppressed) = self.unverifiable.allow() {
+                        tracing::warn!(
+                            suppressed,
+                            "Keystone does not let the service user read projects, so new \
+                             members are not checked; give it a role that may (admin), or \
+                             start with --no-verify-members"
+                        );
+                    }
+                    Ok(ProjectLookup::NotAllowed)
+                }
+                401 if !renewed => {
+                    renewed = true;
+                    continue;
+                }
+                status => Err(KeystoneError::Unavailable(format!(
+                    "Keystone answered {status} to a project lookup"
+                ))),
+            };
         }
     }
 
@@ -375,6 +471,21 @@ impl Token {
                     .collect(),
             },
             expires_at: self.expires_at,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::domain::ProjectDirectory for Keystone {
+    async fn project_exists(&self, project_id: &str) -> Result<Option<bool>, crate::error::Error> {
+        match self.lookup_project(project_id).await {
+            Ok(ProjectLookup::Exists) => Ok(Some(true)),
+            Ok(ProjectLookup::Unknown) => Ok(Some(false)),
+            Ok(ProjectLookup::NotAllowed) => Ok(None),
+            Err(KeystoneError::Invalid) => Ok(None),
+            Err(KeystoneError::Unavailable(detail)) => {
+                Err(crate::error::Error::IdentityUnavailable(detail))
+            }
         }
     }
 }

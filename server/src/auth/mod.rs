@@ -31,7 +31,7 @@ pub use keystone::{Keystone, KeystoneConfig, KeystoneError, ServiceCredential};
 /// The identity layer: every source the server was configured with.
 pub struct Identity {
     file: IdentityFile,
-    keystone: Option<Keystone>,
+    keystone: Option<std::sync::Arc<Keystone>>,
     /// `Keystone uri="…"`, sent with every 401 when Keystone is configured.
     www_authenticate: Option<HeaderValue>,
 }
@@ -47,7 +47,7 @@ pub struct Credentials<'a> {
 }
 
 impl Identity {
-    pub fn new(file: IdentityFile, keystone: Option<(Keystone, String)>) -> Self {
+    pub fn new(file: IdentityFile, keystone: Option<(std::sync::Arc<Keystone>, String)>) -> Self {
         let (keystone, www_authenticate) = match keystone {
             Some((k, public_url)) => {
                 let value = format!("Keystone uri=\"{}\"", public_url.trim_end_matches('/'));

@@ -24,7 +24,7 @@ use super::model::{
     now_millis, Caller, JobItem, JobRecord, JobRequest, JobStatus, JobType, MemberStatus,
     MemberType, NewMember, StepInput, StepPlan, Visibility,
 };
-use super::{canonical_image_id, Service};
+use super::{canonical_image_id, ids, Service};
 use crate::api::huawei::{BatchMembersRequest, BatchUpdateRequest, BATCH_MAX};
 use crate::api::ErrorCode;
 use crate::error::Error;
@@ -127,14 +127,6 @@ fn image_ids(images: &[String]) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
-/// A project ID as a batch call may name it: 1 to 255 characters, no
-/// whitespace or control characters.
-fn valid_project_id(p: &str) -> bool {
-    let n = p.chars().count();
-    (1..=super::members::MEMBER_ID_MAX_CHARS).contains(&n)
-        && !p.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
 /// The ID an organization target names: the last segment of a URN
 /// (`organizations::<account>:ou:o-…/ou-…`) or a bare `o-…`, `r-…`, `ou-…`.
 fn organization_id(target: &str) -> Option<String> {
@@ -165,22 +157,25 @@ fn targets(req: &BatchMembersRequest) -> Result<(Vec<String>, Vec<NewMember>), E
             "At least one of projects, domains or organizations must name a target.".into(),
         ));
     }
-    if total > BATCH_MAX {
-        return Err(Error::InvalidBody(format!(
-            "{total} targets (projects, domains, organizations); at most {BATCH_MAX} per call."
-        )));
+    // Huawei's console takes at most 100 projects per share operation; each
+    // list is held to that.
+    for (name, list) in [
+        ("projects", &projects),
+        ("domains", &domains),
+        ("organizations", &organizations),
+    ] {
+        if list.len() > BATCH_MAX {
+            return Err(Error::InvalidBody(format!(
+                "{} {name}; at most {BATCH_MAX} per call.",
+                list.len()
+            )));
+        }
     }
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for p in &projects {
-        if !valid_project_id(p) {
-            return Err(refused(
-                ErrorCode::Img0067,
-                format!(
-                    "Project ID {p:?} is incorrect: 1 to 255 characters, no spaces or control \
-                     characters."
-                ),
-            ));
+        if !ids::is_valid(p) {
+            return Err(refused(ErrorCode::Img0067, ids::refusal("Project", p)));
         }
         if seen.insert(p.clone()) {
             out.push(p.clone());
@@ -188,10 +183,10 @@ fn targets(req: &BatchMembersRequest) -> Result<(Vec<String>, Vec<NewMember>), E
     }
     let mut others = Vec::new();
     for d in &domains {
-        if !valid_project_id(d) {
+        if !ids::is_valid(d) {
             return Err(refused(
                 ErrorCode::Img0067,
-                format!("Account (domain) ID {d:?} is incorrect."),
+                ids::refusal("Account (domain)", d),
             ));
         }
         if seen.insert(d.clone()) {
@@ -203,6 +198,9 @@ fn targets(req: &BatchMembersRequest) -> Result<(Vec<String>, Vec<NewMember>), E
         }
     }
     for o in &organizations {
+        if !ids::is_valid(o) {
+            return Err(refused(ErrorCode::Img0001, ids::refusal("Organization", o)));
+        }
         let id = organization_id(o).ok_or_else(|| {
             Error::InvalidBody(format!(
                 "Organization {o:?} is neither an Organizations URN nor an o-, r- or ou- ID."
@@ -279,6 +277,21 @@ impl Service {
                 return Err(Error::SelfShare);
             }
         }
+        if add {
+            for p in &projects {
+                match self.check_project_exists(p).await {
+                    Err(Error::UnknownProject(p)) => {
+                        return Err(refused(
+                            ErrorCode::Img0108,
+                            format!(
+                            "Project {p} does not exist: the identity service does not know it."
+                        ),
+                        ))
+                    }
+                    other => other?,
+                }
+            }
+        }
         let job_type = if add {
             JobType::AddMembers
         } else {
@@ -308,10 +321,10 @@ impl Service {
     ) -> Result<JobRecord, Error> {
         let project = writer_project(caller, "modify_member")?;
         let req: BatchUpdateRequest = parse_body(body)?;
-        if !valid_project_id(&req.project_id) {
+        if !ids::is_valid(&req.project_id) {
             return Err(refused(
                 ErrorCode::Img0067,
-                format!("Project ID {:?} is incorrect.", req.project_id),
+                ids::refusal("Project", &req.project_id),
             ));
         }
         if !(caller.is_admin() || caller.in_project(&req.project_id)) {

@@ -9,8 +9,7 @@ use super::Service;
 use crate::error::Error;
 use crate::store::StoreError;
 
-/// The longest member (project) ID accepted: the width of Glance's column.
-pub const MEMBER_ID_MAX_CHARS: usize = 255;
+use super::ids;
 
 /// Reads `member` out of an add-member body (already known to be a JSON
 /// object or array), with Glance's messages.
@@ -25,10 +24,8 @@ pub fn parse_member_body(body: &serde_json::Value) -> Result<String, Error> {
         serde_json::Value::String(s) if s.is_empty() => {
             Err(Error::InvalidBody("Member can't be empty".into()))
         }
-        serde_json::Value::String(s) if s.chars().count() > MEMBER_ID_MAX_CHARS => {
-            Err(Error::InvalidBody(format!(
-                "Member must be at most {MEMBER_ID_MAX_CHARS} characters"
-            )))
+        serde_json::Value::String(s) if !ids::is_valid(s) => {
+            Err(Error::InvalidId(ids::refusal("Member", s)))
         }
         serde_json::Value::String(s) => Ok(s.clone()),
         serde_json::Value::Null => Err(Error::InvalidBody("Member can't be empty".into())),
@@ -42,6 +39,15 @@ pub fn parse_status_body(body: &serde_json::Value) -> Result<serde_json::Value, 
     let obj = body.as_object().ok_or_else(|| {
         Error::InvalidBody(r#"Expected a status in the form: {"status": "status"}"#.into())
     })?;
+    // Huawei's `vault_id` is ignored here, but only a string (or null) is one.
+    if obj
+        .get("vault_id")
+        .is_some_and(|v| !(v.is_string() || v.is_null()))
+    {
+        return Err(Error::InvalidBody(
+            "Invalid vault_id: expected a string or null.".into(),
+        ));
+    }
     obj.get("status")
         .cloned()
         .ok_or_else(|| Error::InvalidBody("Status not specified".into()))
@@ -128,8 +134,18 @@ impl Service {
     ) -> Result<MemberRecord, Error> {
         let not_found = || Error::MemberNotFound {
             image: image.id.clone(),
-            member: member_id.to_owned(),
+            // Glance's message; an ID outside the rule is shown escaped.
+            member: if ids::is_valid(member_id) {
+                member_id.to_owned()
+            } else {
+                ids::quoted(member_id)
+            },
         };
+        // No member can hold an ID outside the rule: 404, as for any
+        // unknown member, without asking the store.
+        if !ids::is_valid(member_id) {
+            return Err(not_found());
+        }
         let row = match self.store.get_member(&image.id, member_id).await? {
             Some(row) if row_visible(caller, image, &row) => Some(row),
             Some(_) => return Err(not_found()),
@@ -202,6 +218,7 @@ impl Service {
         if member_id == image.owner {
             return Err(Error::SelfShare);
         }
+        self.check_project_exists(member_id).await?;
         match self
             .store
             .add_member(&image.id, member_id, self.member_quota, now_millis())

@@ -3,6 +3,7 @@
 //! [`Error`]; the handlers map those to the wire.
 
 pub mod data;
+pub mod ids;
 pub mod images;
 pub mod jobs;
 pub mod members;
@@ -14,9 +15,20 @@ use crate::error::Error;
 use crate::store::{Store, StoreError};
 use model::{Caller, ImageRecord, MemberType, Visibility};
 
+/// Where new members are checked to exist (Keystone), unless
+/// `--no-verify-members`.
+#[async_trait::async_trait]
+pub trait ProjectDirectory: Send + Sync {
+    /// `Some(exists)`, or `None` when the directory cannot tell (then the
+    /// member is accepted, as Nova accepts a project it may not look up).
+    async fn project_exists(&self, project_id: &str) -> Result<Option<bool>, Error>;
+}
+
 /// What the rules need: the store and the configured limits.
 #[derive(Clone)]
 pub struct Service {
+    /// Checks that a project added as a member exists; `None`: no check.
+    pub projects: Option<Arc<dyn ProjectDirectory>>,
     pub store: Arc<dyn Store>,
     /// Live members allowed per image; `None` = unlimited.
     pub member_quota: Option<u64>,
@@ -29,6 +41,20 @@ pub struct Service {
     /// An upload whose temporary file is untouched this long is dead
     /// (`--upload-stale-secs`).
     pub upload_stale: std::time::Duration,
+}
+
+impl Service {
+    /// Refuses a project the directory says does not exist (Huawei's
+    /// `IMG.0108`).
+    pub(crate) async fn check_project_exists(&self, project_id: &str) -> Result<(), Error> {
+        match &self.projects {
+            Some(directory) => match directory.project_exists(project_id).await? {
+                Some(false) => Err(Error::UnknownProject(project_id.to_owned())),
+                Some(true) | None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
 }
 
 impl From<StoreError> for Error {
