@@ -11,6 +11,9 @@ use std::{env, fs, path::PathBuf};
 
 use progenitor::{GenerationSettings, Generator, InterfaceStyle, TagStyle};
 
+#[path = "client/progenitor_input.rs"]
+mod progenitor_input;
+
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let spec_path = root.join("openapi/imgshare.json");
@@ -18,12 +21,7 @@ fn main() {
 
     let text = fs::read_to_string(&spec_path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", spec_path.display()));
-    let spec: openapiv3::OpenAPI = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "{} is not an OpenAPI 3.0 document: {e}",
-            spec_path.display()
-        )
-    });
+    let spec = progenitor_input::load(&text, &spec_path);
 
     let mut settings = GenerationSettings::default();
     // Positional: a new required parameter in the spec breaks callers at

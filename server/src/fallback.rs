@@ -271,6 +271,8 @@ async fn v3_paths_head(
 
 /// Adds the unpublished endpoints.
 pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
+    use Scope::{Any, CloudImages};
+    const GET: &str = "GET, HEAD, OPTIONS";
     for result in [
         api.register(metadefs_schema),
         api.register(metadefs_schema_head),
@@ -279,6 +281,12 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     ] {
         result.map_err(|e| e.to_string())?;
     }
+    methods!(api; RestPath, "/v3/{rest:.*}", GET, Any; options = v3_options;
+        v3_post = POST, v3_put = PUT, v3_delete = DELETE, v3_patch = PATCH);
+    methods!(api; RestPath, "/v2/schemas/metadefs/{rest:.*}", GET, Any;
+        options = metadefs_options;
+        metadefs_post = POST, metadefs_put = PUT, metadefs_delete = DELETE,
+        metadefs_patch = PATCH);
     v1_unknown!(api; v1_get = GET, v1_head = HEAD, v1_post = POST, v1_put = PUT,
         v1_delete = DELETE, v1_patch = PATCH, v1_options = OPTIONS);
 
@@ -318,8 +326,6 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
             show_image_member(auth: Headers<AuthHeaders>, path: Path<ProjectMemberPath>);
     );
 
-    use Scope::{Any, CloudImages};
-    const GET: &str = "GET, HEAD, OPTIONS";
     methods!(api; CloudImagesPath, "/v1/{project_id}/members", "POST, PUT, DELETE, OPTIONS",
         CloudImages; options = v1_members_options;
         v1_members_get = GET, v1_members_head = HEAD, v1_members_patch = PATCH);

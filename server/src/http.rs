@@ -72,6 +72,11 @@ impl Schemas {
     }
 }
 
+/// A header value as an error message may quote it: at most 64 characters.
+fn shown(value: &str) -> String {
+    value.chars().take(64).collect()
+}
+
 /// Media types a PATCH body may be sent as.
 const PATCH_MEDIA_TYPES: &[&str] = &[
     "application/openstack-images-v2.1-json-patch",
@@ -168,7 +173,10 @@ impl<'a> Call<'a> {
             .trim()
             .to_ascii_lowercase();
         if !PATCH_MEDIA_TYPES.contains(&essence.as_str()) {
-            return Err(Error::UnsupportedMediaType(ct.to_owned()));
+            return Err(Error::UnsupportedMediaType(
+                shown(ct),
+                "application/openstack-images-v2.1-json-patch",
+            ));
         }
         Ok(caller)
     }
@@ -247,7 +255,12 @@ fn base_url(rqctx: &RequestContext<AppState>) -> String {
         .map(str::to_owned)
         .or_else(|| rqctx.request.uri().authority().map(|a| a.to_string()))
         .unwrap_or_else(|| rqctx.server.local_addr.to_string());
-    format!("http://{host}")
+    let scheme = if rqctx.server.using_tls() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 /// The version-discovery document (also what Glance answers on unknown
@@ -720,6 +733,25 @@ impl ImgshareApi for ImgshareImpl {
             // The body is not read before the caller is known; a signed
             // upload signs UNSIGNED-PAYLOAD (Huawei's SDK does for it).
             let caller = call.caller(&[]).await?;
+            // Glance's deserializer: image data is application/octet-stream.
+            let ct = rqctx
+                .request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let essence = ct.as_deref().map(|c| {
+                c.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+            if essence.as_deref() != Some("application/octet-stream") {
+                return Err(Error::UnsupportedMediaType(
+                    shown(ct.as_deref().unwrap_or("(none)")),
+                    "application/octet-stream",
+                ));
+            }
             let stream = body
                 .into_stream()
                 .map(|chunk| chunk.map_err(|e| e.internal_message));

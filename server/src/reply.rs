@@ -173,7 +173,7 @@ pub fn status_for_code(code: ErrorCode) -> ErrorStatusCode {
     match code {
         Unauthorized => ErrorStatusCode::UNAUTHORIZED,
         Img0001 | Img0007 | Img0027 | Img0047 | Img0066 | Img0067 | Img0076 | Img0084 | Img0089
-        | Img0105 | UnexpectedBody | InvalidQuery | AmbiguousCredentials => {
+        | Img0108 | Img0105 | UnexpectedBody | InvalidQuery | AmbiguousCredentials => {
             ErrorStatusCode::BAD_REQUEST
         }
         Img0026 | ProjectNotAllowed | NotShared | ReadOnlyAttribute | ImageProtected

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use imgshare_server::auth::aksk;
 
-use crate::support::{TestServer, ACCESS_KEY, OWNER, PROJECT_A, PROJECT_B, SECRET_KEY};
+use crate::support::{
+    http_client, TestServer, ACCESS_KEY, OWNER, PROJECT_A, PROJECT_B, SECRET_KEY,
+};
 
 struct Signed<'a> {
     method: &'a str,
@@ -90,10 +92,10 @@ impl<'a> Signed<'a> {
         srv: &TestServer,
         tamper: impl FnOnce(&mut HeaderMap),
     ) -> (u16, HeaderMap, Value) {
-        let host = srv.base.trim_start_matches("http://").to_owned();
+        let host = srv.host();
         let mut headers = self.headers(&host);
         tamper(&mut headers);
-        let rsp = reqwest::Client::new()
+        let rsp = http_client()
             .request(self.method.parse().unwrap(), srv.url(self.path_and_query))
             .headers(headers)
             .body(self.body.to_owned())
@@ -221,14 +223,14 @@ async fn what_a_bad_signature_is_answered() {
         .await;
     assert_eq!(status, 401);
     let good = Signed::new("GET", path);
-    let host = srv.base.trim_start_matches("http://").to_owned();
+    let host = srv.host();
     let headers = good.headers(&host);
     for (method, url) in [
         (reqwest::Method::GET, srv.url("/v2/images?limit=6")),
         (reqwest::Method::GET, srv.url("/v2/images")),
         (reqwest::Method::POST, srv.url("/v2/images?limit=5")),
     ] {
-        let status = reqwest::Client::new()
+        let status = http_client()
             .request(method.clone(), &url)
             .headers(headers.clone())
             .send()
@@ -244,7 +246,7 @@ async fn what_a_bad_signature_is_answered() {
     let mut req = Signed::new("POST", &members);
     req.body = &add;
     let signed = req.headers(&host);
-    let status = reqwest::Client::new()
+    let status = http_client()
         .post(srv.url(&members))
         .headers(signed)
         .body(json!({"member": "project-y"}).to_string())

@@ -44,6 +44,11 @@ async fn bad_input_table() {
     let members = format!("/v2/images/{image}/members");
     let member_b = format!("/v2/images/{image}/members/{PROJECT_B}");
     let long_member = format!(r#"{{"member":"{}"}}"#, "m".repeat(256));
+    let long_member_refused = format!(
+        "Member \"{}…\" is not a valid ID: 1 to 255 characters, each an ASCII letter or digit \
+         or one of - _ . : @ / (no spaces, control or non-ASCII characters).",
+        "m".repeat(64)
+    );
     let huge = vec![b' '; 200 * 1024];
     let status_msg = r#"Incorrect request: Status must be "pending", "accepted" or "rejected"."#;
     use Method as M;
@@ -155,7 +160,7 @@ async fn bad_input_table() {
             OWNER,
             Some(long_member.as_bytes()),
             400,
-            Some("Member must be at most 255 characters"),
+            Some(&long_member_refused),
         ),
         case(
             "bad body beats missing image",
@@ -501,7 +506,7 @@ async fn bad_input_table() {
 async fn content_types_clients_really_send() {
     let s = TestServer::start().await;
     let image = s.shared_image().await;
-    let http = reqwest::Client::new();
+    let http = http_client();
     let rsp = http
         .post(s.url(&format!("/v2/images/{image}/members")))
         .header("X-Auth-Token", OWNER)

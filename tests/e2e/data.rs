@@ -127,7 +127,7 @@ async fn get_file(
     id: &str,
     range: Option<&str>,
 ) -> (u16, HeaderMap, Vec<u8>) {
-    let mut req = reqwest::Client::new()
+    let mut req = http_client()
         .get(s.url(&format!("/v2/images/{id}/file")))
         .header("X-Auth-Token", token);
     if let Some(r) = range {
@@ -171,11 +171,10 @@ fn gated_body(data: &[u8], at: usize) -> (reqwest::Body, tokio::sync::oneshot::S
 }
 
 /// Starts an upload to `id` as the owner on a raw connection: the request
-/// head, announcing `content_length` bytes of body, and none of them yet.
-async fn raw_upload(s: &TestServer, id: &str, content_length: usize) -> tokio::net::TcpStream {
-    let mut tcp = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
+/// head, announcing `content_length` bytes of body, and none of them yet
+/// (over TLS when the run is).
+async fn raw_upload(s: &TestServer, id: &str, content_length: usize) -> RawConn {
+    let mut tcp = s.connect().await;
     let head = format!(
         "PUT /v2/images/{id}/file HTTP/1.1\r\nHost: imgshare\r\nX-Auth-Token: {OWNER}\r\n\
          Content-Type: application/octet-stream\r\nContent-Length: {content_length}\r\n\r\n"
@@ -417,6 +416,7 @@ impl CappedServer {
         if postgres_selected() {
             config.database = Some(fresh_postgres_url().await);
         }
+        use_tls_if_selected(&mut config, dir.path());
         let server = imgshare_server::start(&config)
             .await
             .expect("server starts");
@@ -424,8 +424,7 @@ impl CappedServer {
     }
 
     fn client(&self) -> imgshare::Client {
-        imgshare::Client::with_token(&format!("http://{}", self.server.local_addr()), OWNER)
-            .unwrap()
+        api_client(&base_url(self.server.local_addr()), Some(OWNER))
     }
 }
 
@@ -559,6 +558,10 @@ async fn a_client_that_leaves_after_sending_everything_leaves_no_upload_behind()
     let mut tcp = raw_upload(&s, &id, data.len()).await;
     tcp.write_all(&data).await.unwrap();
     tcp.flush().await.unwrap();
+    // The upload has begun (saving, or already done) before the client
+    // leaves, so `queued` below means undone, not not yet begun (the request
+    // can reach the handler after the last byte is written, over TLS often).
+    poll_status(&s, &id, |status| *status != ImageStatus::Queued).await;
     drop(tcp);
 
     let status = poll_status(&s, &id, |status| *status != ImageStatus::Saving).await;

@@ -8,7 +8,7 @@ use crate::support::*;
 #[tokio::test]
 async fn create_image_defaults_and_location() {
     let s = TestServer::start().await;
-    let rsp = reqwest::Client::new()
+    let rsp = http_client()
         .post(s.url("/v2/images"))
         .header("X-Auth-Token", OWNER)
         .json(&serde_json::json!({"name": "cirros", "disk_format": "raw", "container_format": "bare", "os_type": "linux"}))
@@ -231,7 +231,16 @@ async fn paging_newest_first_with_next_links() {
     let mut marker: Option<String> = None;
     loop {
         let page = client
-            .list_images(limit, marker.as_deref(), None, None, None, None, None, None)
+            .list_images(
+                limit,
+                marker.as_deref().map(|m| m.parse().unwrap()).as_ref(),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
             .await
             .unwrap()
             .into_inner();

@@ -413,7 +413,7 @@ async fn request_id_header_on_success_and_error() {
         other => panic!("{other:?}"),
     }
     for (sent, echoed) in [("abc123", "req-abc123"), ("req-xyz", "req-xyz")] {
-        let rsp = reqwest::Client::new()
+        let rsp = http_client()
             .get(s.url(&format!("/v2/images/{image}/members")))
             .header("X-Auth-Token", STRANGER)
             .header("X-OpenStack-Request-ID", sent)
@@ -459,7 +459,7 @@ async fn member_list_pages_with_limit_and_marker() {
             .list_members(
                 &image,
                 std::num::NonZeroU32::new(2),
-                marker.as_deref(),
+                marker.as_deref().map(|m| m.parse().unwrap()).as_ref(),
                 None,
             )
             .await
@@ -513,6 +513,10 @@ async fn member_list_pages_with_limit_and_marker() {
         .into_inner();
     let gone = first.page_info.next_marker.unwrap();
     owner.delete_member(&image, &added[0], None).await.unwrap();
-    let (status, _) = failure(owner.list_members(&image, None, Some(&gone), None).await);
+    let (status, _) = failure(
+        owner
+            .list_members(&image, None, Some(&gone.parse().unwrap()), None)
+            .await,
+    );
     assert_eq!(status, 400);
 }

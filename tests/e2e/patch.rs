@@ -10,7 +10,7 @@ use crate::support::*;
 fn op(kind: PatchOpKind, path: &str, value: Option<serde_json::Value>) -> ImagePatchOperation {
     ImagePatchOperation {
         op: kind,
-        path: path.into(),
+        path: path.parse().unwrap(),
         value,
     }
 }
@@ -22,7 +22,7 @@ async fn patch_raw(
     content_type: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let rsp = reqwest::Client::new()
+    let rsp = http_client()
         .patch(s.url(&format!("/v2/images/{image}")))
         .header("X-Auth-Token", token)
         .header("Content-Type", content_type)

@@ -1,7 +1,16 @@
 //! Test harness: a real server on 127.0.0.1:0 with a fresh store in a temp
 //! dir, known identities, and helpers around the generated client.
+//!
+//! With `IMGSHARE_TEST_TLS=1` every server speaks HTTPS: a throwaway CA is
+//! made once per test process (so once per test under nextest), each server
+//! gets a certificate for 127.0.0.1 and localhost signed by it (PEMs in its
+//! temp dir, the key 0600), and every client the tests build here
+//! ([`TestServer::client`], [`TestServer::anonymous`], [`http_client`],
+//! [`raw`], [`TestServer::connect`]) trusts that CA and nothing else.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use imgshare::types;
 use imgshare::Client;
@@ -159,7 +168,7 @@ impl TestServer {
             None
         };
         let server = launch(dir.path(), quota, database.clone()).await;
-        let base = format!("http://{}", server.local_addr());
+        let base = base_url(server.local_addr());
         TestServer {
             server: Some(server),
             dir,
@@ -173,17 +182,28 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.server.take().unwrap().close().await.unwrap();
         let server = launch(self.dir.path(), self.quota, self.database.clone()).await;
-        self.base = format!("http://{}", server.local_addr());
+        self.base = base_url(server.local_addr());
         self.server = Some(server);
     }
 
     pub fn client(&self, token: &str) -> Client {
-        Client::with_token(&self.base, token).unwrap()
+        api_client(&self.base, Some(token))
     }
 
     /// A client that sends no token at all.
     pub fn anonymous(&self) -> Client {
-        Client::new(&self.base)
+        api_client(&self.base, None)
+    }
+
+    /// The server's `127.0.0.1:port`, as a `Host` header or for a socket.
+    pub fn host(&self) -> String {
+        self.server.as_ref().unwrap().local_addr().to_string()
+    }
+
+    /// A raw connection to the server for HTTP written by hand: plain TCP,
+    /// or under `IMGSHARE_TEST_TLS=1` a TLS stream over it (handshake done).
+    pub async fn connect(&self) -> RawConn {
+        connect(self.server.as_ref().unwrap().local_addr()).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -199,8 +219,8 @@ impl TestServer {
     ) -> String {
         let body = types::ImageCreate {
             name: Some("test-image".into()),
-            disk_format: Some("raw".into()),
-            container_format: Some("bare".into()),
+            disk_format: Some("raw".parse().unwrap()),
+            container_format: Some("bare".parse().unwrap()),
             visibility,
             extra: props
                 .iter()
@@ -285,9 +305,20 @@ async fn launch(dir: &Path, quota: i64, database: Option<String>) -> imgshare_se
     config.member_quota = quota;
     config.database = database;
     config.database_connections = 4;
+    use_tls_if_selected(&mut config, dir);
     imgshare_server::start(&config)
         .await
         .expect("server starts")
+}
+
+/// A SQLite server's config on `dir` with the test identities (written
+/// there), for tests that start a server their own way.
+pub fn test_config(dir: &Path) -> Config {
+    write_private(&dir.join("test-tokens.toml"), TOKENS);
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
+    config.tokens = Some(dir.join("test-tokens.toml"));
+    config.database_connections = 4;
+    config
 }
 
 pub fn member_body(member: &str) -> types::MemberCreate {
@@ -332,7 +363,7 @@ pub async fn raw(
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
-    let mut req = reqwest::Client::new().request(method, url);
+    let mut req = http_client().request(method, url);
     if let Some(t) = token {
         req = req.header("X-Auth-Token", t);
     }
@@ -359,4 +390,196 @@ pub fn write_private(path: &std::path::Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// TLS: IMGSHARE_TEST_TLS=1 runs the suite over HTTPS.
+
+/// Whether this run tests over HTTPS (`IMGSHARE_TEST_TLS=1`).
+pub fn tls_selected() -> bool {
+    std::env::var("IMGSHARE_TEST_TLS").is_ok_and(|v| v == "1")
+}
+
+/// `https://addr` under TLS, `http://addr` otherwise.
+pub fn base_url(addr: SocketAddr) -> String {
+    let scheme = if tls_selected() { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
+/// A throwaway certificate authority.
+pub struct TestCa {
+    cert: rcgen::Certificate,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+/// A server certificate and its key, as PEM.
+pub struct ServerPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// The certificate as DER: what the server presents in its handshake.
+    pub cert_der: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyUsagePurpose};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("a CA key");
+        let cert = params.self_signed(&key).expect("a CA certificate");
+        TestCa {
+            cert,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// The CA as a root for reqwest.
+    pub fn reqwest_root(&self) -> reqwest::Certificate {
+        reqwest::Certificate::from_der(self.cert.der()).unwrap()
+    }
+
+    /// A reqwest client builder that trusts this CA and no other root.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder().tls_certs_only([self.reqwest_root()])
+    }
+
+    /// A fresh key and a certificate for 127.0.0.1 and localhost.
+    pub fn server_pair(&self) -> ServerPair {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyUsagePurpose};
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "imgshare test server");
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().expect("a server key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("a server certificate");
+        ServerPair {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+        }
+    }
+
+    /// A TLS client config for raw streams that trusts this CA only.
+    pub fn rustls_client_config(&self) -> Arc<tokio_rustls::rustls::ClientConfig> {
+        use tokio_rustls::rustls;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+}
+
+impl ServerPair {
+    /// Writes the certificate to `cert` and the key to `key` (0600).
+    pub fn write(&self, cert: &Path, key: &Path) {
+        std::fs::write(cert, &self.cert_pem).unwrap();
+        write_private(key, &self.key_pem);
+    }
+}
+
+/// The CA of this test process's servers under `IMGSHARE_TEST_TLS=1`.
+pub fn suite_ca() -> &'static TestCa {
+    static CA: OnceLock<TestCa> = OnceLock::new();
+    CA.get_or_init(|| TestCa::new("imgshare e2e throwaway CA"))
+}
+
+/// Under `IMGSHARE_TEST_TLS=1`: a certificate and key for this server in
+/// `dir` (with the CA beside them, for inspection), named in `config`.
+/// Otherwise nothing.
+pub fn use_tls_if_selected(config: &mut Config, dir: &Path) {
+    if !tls_selected() {
+        return;
+    }
+    let (cert, key) = (dir.join("tls-cert.pem"), dir.join("tls-key.pem"));
+    suite_ca().server_pair().write(&cert, &key);
+    std::fs::write(dir.join("tls-ca.pem"), suite_ca().pem()).unwrap();
+    config.tls_cert = Some(cert);
+    config.tls_key = Some(key);
+}
+
+/// A reqwest client builder for the test servers: `reqwest::Client::builder()`,
+/// trusting only the suite's CA under `IMGSHARE_TEST_TLS=1`.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    if tls_selected() {
+        suite_ca().client_builder()
+    } else {
+        reqwest::Client::builder()
+    }
+}
+
+/// `reqwest::Client::new()`, over TLS when the run is.
+pub fn http_client() -> reqwest::Client {
+    if tls_selected() {
+        http_builder().build().expect("a reqwest client")
+    } else {
+        reqwest::Client::new()
+    }
+}
+
+/// The generated client for `base`, as `Client::with_token` (or
+/// `Client::new` without a token) builds it, over TLS when the run is.
+pub fn api_client(base: &str, token: Option<&str>) -> Client {
+    if !tls_selected() {
+        return match token {
+            Some(t) => Client::with_token(base, t).unwrap(),
+            None => Client::new(base),
+        };
+    }
+    let builder = http_builder();
+    let builder = match token {
+        // Client::with_token's settings.
+        Some(t) => {
+            let mut headers = reqwest::header::HeaderMap::new();
+            let mut value = reqwest::header::HeaderValue::from_str(t).unwrap();
+            value.set_sensitive(true);
+            headers.insert(imgshare::AUTH_HEADER, value);
+            builder
+                .default_headers(headers)
+                .connect_timeout(std::time::Duration::from_secs(15))
+                .timeout(std::time::Duration::from_secs(30))
+        }
+        // Client::new's (progenitor's) settings.
+        None => builder
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .timeout(std::time::Duration::from_secs(15)),
+    };
+    Client::new_with_client(base, builder.build().expect("a reqwest client"))
+}
+
+/// A byte stream to write HTTP on by hand: TCP, or TLS over TCP.
+pub trait RawIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> RawIo for T {}
+pub type RawConn = Box<dyn RawIo>;
+
+/// A raw connection to `addr`: plain TCP, or under `IMGSHARE_TEST_TLS=1` a
+/// TLS client stream (trusting the suite's CA) with the handshake done.
+pub async fn connect(addr: SocketAddr) -> RawConn {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    if !tls_selected() {
+        return Box::new(tcp);
+    }
+    let connector = tokio_rustls::TlsConnector::from(suite_ca().rustls_client_config());
+    let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    Box::new(connector.connect(name, tcp).await.expect("TLS handshake"))
 }

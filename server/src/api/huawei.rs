@@ -21,25 +21,45 @@ pub const BATCH_MAX: usize = 100;
 pub struct BatchMembersRequest {
     /// The images (UUIDs) to share or stop sharing: 1 to 100, all owned by
     /// the caller's project.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(
+        length(min = 1, max = 100),
+        inner(regex(
+            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        ))
+    )]
     pub images: Vec<String>,
-    /// The projects to share with or stop sharing with. `projects`,
-    /// `domains` and `organizations` name 1 to 100 targets in all.
+    /// The projects to share with or stop sharing with: up to 100 IDs (the
+    /// identifier rule of the add-member body). `projects`, `domains` and
+    /// `organizations` name at least one target between them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100))]
+    #[schemars(
+        length(max = 100),
+        inner(regex(pattern = r"^[A-Za-z0-9._:@/-]{1,255}$"))
+    )]
     pub projects: Option<Vec<String>>,
     /// Accounts (Keystone domains): the image is shared with every project of
-    /// each, and each project accepts or rejects it for itself.
+    /// each, and each project accepts or rejects it for itself. Up to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100))]
+    #[schemars(
+        length(max = 100),
+        inner(regex(pattern = r"^[A-Za-z0-9._:@/-]{1,255}$"))
+    )]
     pub domains: Option<Vec<String>>,
     /// Organizations, roots or organizational units, as Organizations URNs
     /// (`organizations::<account>:ou:o-…/ou-…`) or bare IDs (`o-…`, `r-…`,
     /// `ou-…`): the image is shared with every account below each. An image
     /// shared with an account or an organization cannot be deleted until the
-    /// share is removed.
+    /// share is removed. Up to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100))]
+    #[schemars(
+        length(max = 100),
+        inner(
+            regex(
+                pattern = r"^(organizations::[A-Za-z0-9._:@/-]*[:/])?(o|r|ou)-[A-Za-z0-9-]{1,125}$"
+            ),
+            length(max = 255)
+        )
+    )]
     pub organizations: Option<Vec<String>>,
 }
 
@@ -56,13 +76,20 @@ pub enum BatchMemberStatus {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct BatchUpdateRequest {
     /// The images (UUIDs): 1 to 100.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(
+        length(min = 1, max = 100),
+        inner(regex(
+            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        ))
+    )]
     pub images: Vec<String>,
     /// The caller's own project (the member); another project is refused
     /// with 403 `IMG.0026` (admins may name any project).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._:@/-]{1,255}$"))]
     pub project_id: String,
     pub status: BatchMemberStatus,
-    /// Accepted for compatibility and ignored (no CBR vaults here).
+    /// Accepted for compatibility and ignored (no CBR vaults here); a
+    /// string or null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault_id: Option<String>,
 }
@@ -153,6 +180,7 @@ pub struct V1MemberListQuery {
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
     /// Opaque: the `page_info.next_marker` of the previous page.
+    #[schemars(length(min = 1))]
     pub marker: Option<String>,
 }
 
@@ -247,10 +275,12 @@ pub struct CloudImageListQuery {
     pub visibility: Option<super::VisibilityParam>,
     /// Which shared-with-me images to include; default `accepted`.
     pub member_status: Option<MemberStatusParam>,
-    /// Page size: 1 to 1000, default 25.
-    #[schemars(range(min = 1, max = 1000))]
+    /// Page size, default 25. Values above 1000 are served as 1000; follow
+    /// `page_info.next_marker` for more.
+    #[schemars(range(min = 1, max = 4294967295_u32))]
     pub limit: Option<u32>,
     /// ID of the last image of the previous page.
+    #[schemars(length(min = 1))]
     pub marker: Option<String>,
     pub owner: Option<String>,
     pub name: Option<String>,

@@ -67,15 +67,22 @@ pub struct MemberListQuery {
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u32>,
     /// Opaque: the `page_info.next_marker` of the previous page.
+    #[schemars(length(min = 1))]
     pub marker: Option<String>,
 }
 
 /// Body of the add-member call.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct MemberCreate {
-    /// The project ID to share the image with: a non-empty string of at most
-    /// 255 characters.
-    #[schemars(length(min = 1, max = 255))]
+    /// The project ID to share the image with: 1 to 255 characters, each an
+    /// ASCII letter or digit or one of `-_.:@/`. Anything else (spaces,
+    /// control, format or non-ASCII characters) is refused with `IMG.0067`.
+    /// With Keystone, a project Keystone does not know is refused with
+    /// `IMG.0108` (unless the server runs with `--no-verify-members`).
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = r"^[A-Za-z0-9._:@/-]{1,255}$")
+    )]
     pub member: String,
 }
 
@@ -98,7 +105,8 @@ pub struct ImagePath {
 pub struct MemberPath {
     /// The image ID (a UUID; anything else is answered 404).
     pub image_id: String,
-    /// The member's project ID.
+    /// The member's project ID. An ID outside the identifier rule (see the
+    /// add-member body) names no member: 404.
     pub member_id: String,
 }
 
@@ -185,6 +193,33 @@ pub struct ImageCreate {
     pub properties: BTreeMap<String, String>,
 }
 
+/// A nullable string limited to `values`, stated as a pattern: the values
+/// were always enforced, and an `enum` added to a request property counts
+/// as a breaking change to the gate (and would change the client's type).
+fn nullable_enum(values: &[&str]) -> schemars::schema::Schema {
+    use schemars::schema::{InstanceType, SchemaObject, StringValidation};
+    let mut schema = SchemaObject {
+        instance_type: Some(InstanceType::String.into()),
+        string: Some(Box::new(StringValidation {
+            pattern: Some(format!("^({})$", values.join("|"))),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    schema
+        .extensions
+        .insert("nullable".into(), serde_json::Value::Bool(true));
+    schema.into()
+}
+
+fn disk_format_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    nullable_enum(crate::domain::images::DISK_FORMATS)
+}
+
+fn container_format_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    nullable_enum(crate::domain::images::CONTAINER_FORMATS)
+}
+
 /// The settable attributes of an [`ImageCreate`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ImageCreateFields {
@@ -200,15 +235,23 @@ pub struct ImageCreateFields {
     pub protected: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_hidden: Option<bool>,
-    /// One of Glance's disk formats (`raw`, `qcow2`, `vmdk`, …).
+    /// One of Glance's disk formats: `ami`, `ari`, `aki`, `vhd`, `vhdx`,
+    /// `vmdk`, `raw`, `qcow2`, `vdi`, `iso`, `ploop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "disk_format_schema")]
     pub disk_format: Option<String>,
-    /// One of Glance's container formats (`bare`, `ovf`, …).
+    /// One of Glance's container formats: `ami`, `ari`, `aki`, `bare`, `ovf`,
+    /// `ova`, `docker`, `compressed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "container_format_schema")]
     pub container_format: Option<String>,
+    /// Minimum disk (GiB): 0 to 2147483647 (Glance's column).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 2147483647))]
     pub min_disk: Option<u64>,
+    /// Minimum RAM (MiB): 0 to 2147483647 (Glance's column).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 2147483647))]
     pub min_ram: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
@@ -285,10 +328,12 @@ pub enum MemberStatusParam {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct ImageListQuery {
-    /// Page size: 1 to 1000, default 25.
-    #[schemars(range(min = 1, max = 1000))]
+    /// Page size, default 25. Values above 1000 are served as 1000
+    /// (Glance's `api_limit_max`); follow `next` for more.
+    #[schemars(range(min = 1, max = 4294967295_u32))]
     pub limit: Option<u32>,
     /// ID of the last image of the previous page.
+    #[schemars(length(min = 1))]
     pub marker: Option<String>,
     /// Without it, other projects' community images are left out.
     pub visibility: Option<VisibilityParam>,
@@ -305,7 +350,9 @@ pub struct ImagePatchOperation {
     pub op: PatchOpKind,
     /// `/name`, `/visibility`, `/protected`, `/os_hidden`, `/min_disk`,
     /// `/min_ram`, `/disk_format`, `/container_format`, `/tags` or
-    /// `/<custom property>`.
+    /// `/<custom property>`: one level, as an RFC 6901 pointer (`~1` for
+    /// `/`, `~0` for `~`).
+    #[schemars(regex(pattern = r"^/([^/~]|~[01])*$"))]
     pub path: String,
     /// Required for `add` and `replace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -380,9 +427,14 @@ pub enum ErrorCode {
     /// 400: an image ID in a batch call is not a UUID.
     #[serde(rename = "IMG.0066")]
     Img0066,
-    /// 400: a project ID in a batch call is malformed.
+    /// 400: a project, account or member ID is malformed (not 1 to 255
+    /// characters of `A-Z a-z 0-9 - _ . : @ /`).
     #[serde(rename = "IMG.0067")]
     Img0067,
+    /// 400: the member project does not exist (the identity service does
+    /// not know it); only when the server checks members with Keystone.
+    #[serde(rename = "IMG.0108")]
+    Img0108,
     /// 400: an image cannot be shared with its own project.
     #[serde(rename = "IMG.0076")]
     Img0076,
@@ -935,7 +987,7 @@ pub trait ImgshareApi {
 /// The OpenAPI document dropshot derives from the trait (no implementation needed).
 pub fn derived_openapi() -> serde_json::Value {
     let api = imgshare_api_mod::stub_api_description().expect("valid API description");
-    let mut doc = api.openapi("imgshare", semver::Version::new(2, 4, 0));
+    let mut doc = api.openapi("imgshare", semver::Version::new(2, 5, 0));
     doc.description(
         "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
          (\"Native OpenStack API\"), and Huawei IMS's own sharing API.",
@@ -949,10 +1001,37 @@ pub fn derived_openapi() -> serde_json::Value {
     }
     // ... and documents typed response bodies as JSON only: the image data
     // is `application/octet-stream`.
-    if let Some(ok) = json.pointer_mut("/paths/~1v2~1images~1{image_id}~1file/get/responses/200") {
-        ok["content"] = serde_json::json!({
+    if let Some(responses) = json.pointer_mut("/paths/~1v2~1images~1{image_id}~1file/get/responses")
+    {
+        let data = serde_json::json!({
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
         });
+        responses["200"]["content"] = data.clone();
+        // dropshot documents one success status; the download has three.
+        responses["204"] = serde_json::json!({
+            "description": "The image has no data (it is `queued`)."
+        });
+        responses["206"] = serde_json::json!({
+            "description": "The bytes a `Range` asked for; `Content-Range` says which.",
+            "headers": {"content-range": {
+                "description": "`bytes <first>-<last>/<size>`",
+                "schema": {"type": "string"}
+            }},
+            "content": data
+        });
+    }
+    // A batch add or delete names at least one target: a rule on the three
+    // lists together, which schemars cannot state.
+    if let Some(schema) = json.pointer_mut("/components/schemas/BatchMembersRequest") {
+        schema["anyOf"] = ["projects", "domains", "organizations"]
+            .iter()
+            .map(|list| {
+                serde_json::json!({
+                    "required": [list],
+                    "properties": {*list: {"minItems": 1}}
+                })
+            })
+            .collect();
     }
     json
 }

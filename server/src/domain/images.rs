@@ -48,6 +48,16 @@ pub const MAX_PAGE: u32 = 1000;
 const MAX_TAGS: usize = 128;
 const MAX_PROPERTIES: usize = 128;
 const MAX_STRING: usize = 255;
+
+/// The largest `min_disk`/`min_ram`: Glance's column is a 32-bit integer
+/// (and PostgreSQL's BIGINT could not hold a u64 anyway).
+pub const MAX_MIN_SIZE: u64 = i32::MAX as u64;
+
+fn size_out_of_range(field: &str) -> Error {
+    Error::InvalidBody(format!(
+        "Invalid value for '{field}': expected an integer from 0 to {MAX_MIN_SIZE}."
+    ))
+}
 const MAX_PROPERTY_VALUE: usize = 65535;
 
 /// A validated-by-type create request.
@@ -125,6 +135,11 @@ impl Service {
         {
             return Err(too_long("name", MAX_STRING));
         }
+        for (field, value) in [("min_disk", new.min_disk), ("min_ram", new.min_ram)] {
+            if value.is_some_and(|v| v > MAX_MIN_SIZE) {
+                return Err(size_out_of_range(field));
+            }
+        }
         for (field, value, allowed) in [
             ("disk_format", &new.disk_format, DISK_FORMATS),
             ("container_format", &new.container_format, CONTAINER_FORMATS),
@@ -154,7 +169,9 @@ impl Service {
             )));
         }
         for (k, v) in &properties {
-            if k.is_empty() || k.chars().count() > MAX_STRING {
+            // Any name up to 255 characters, the empty one included (the
+            // JSON pointer `/` names it in a patch).
+            if k.chars().count() > MAX_STRING {
                 return Err(Error::InvalidBody(format!("Invalid property name '{k}'.")));
             }
             if v.chars().count() > MAX_PROPERTY_VALUE {
@@ -315,7 +332,7 @@ fn pointer_key(path: &str) -> Result<String, Error> {
     let invalid =
         || Error::InvalidBody(format!("Invalid JSON pointer for this resource: '{path}'"));
     let rest = path.strip_prefix('/').ok_or_else(invalid)?;
-    if rest.is_empty() || rest.contains('/') {
+    if rest.contains('/') {
         return Err(invalid());
     }
     Ok(rest.replace("~1", "/").replace("~0", "~"))
@@ -413,15 +430,18 @@ fn apply(image: &mut ImageRecord, caller: &Caller, op: PatchOp) -> Result<(), Er
         }
         "protected" => image.protected = value.as_bool().ok_or_else(|| bad("true or false"))?,
         "os_hidden" => image.os_hidden = value.as_bool().ok_or_else(|| bad("true or false"))?,
-        "min_disk" => {
-            image.min_disk = value
+        "min_disk" | "min_ram" => {
+            let v = value
                 .as_u64()
-                .ok_or_else(|| bad("a non-negative integer"))?
-        }
-        "min_ram" => {
-            image.min_ram = value
-                .as_u64()
-                .ok_or_else(|| bad("a non-negative integer"))?
+                .ok_or_else(|| bad("a non-negative integer"))?;
+            if v > MAX_MIN_SIZE {
+                return Err(size_out_of_range(&key));
+            }
+            if key == "min_disk" {
+                image.min_disk = v;
+            } else {
+                image.min_ram = v;
+            }
         }
         "disk_format" => {
             image.disk_format = check_format(&key, string_or_null(&key, &value)?, DISK_FORMATS)?
