@@ -45,7 +45,7 @@ async fn bad_input_table() {
     let member_b = format!("/v2/images/{image}/members/{PROJECT_B}");
     let long_member = format!(r#"{{"member":"{}"}}"#, "m".repeat(256));
     let long_member_refused = format!(
-        "Member \"{}…\" is not a valid ID: 1 to 255 characters, each an ASCII letter or digit \
+        "Member \"{}...\" is not a valid ID: 1 to 255 characters, each an ASCII letter or digit \
          or one of - _ . : @ / (no spaces, control or non-ASCII characters).",
         "m".repeat(64)
     );

@@ -12,6 +12,7 @@ mod data;
 mod discovery;
 mod headers;
 mod huawei;
+mod identifiers;
 mod images;
 mod lifecycle;
 mod members;

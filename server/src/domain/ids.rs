@@ -37,7 +37,7 @@ pub fn quoted(id: &str) -> String {
     let mut out = String::from("\"");
     for (i, c) in id.chars().enumerate() {
         if i == 64 {
-            out.push('…');
+            out.push_str("...");
             break;
         }
         if c.is_ascii_graphic() && c != '"' && c != '\\' {
@@ -100,6 +100,6 @@ mod tests {
         assert_eq!(quoted("a\u{202e}b"), "\"a\\u{202e}b\"");
         assert_eq!(quoted("a\u{0}b"), "\"a\\u{0}b\"");
         assert_eq!(quoted("ｐ"), "\"\\u{ff50}\"");
-        assert!(quoted(&"y".repeat(100)).ends_with("…\""));
+        assert!(quoted(&"y".repeat(100)).ends_with("...\""));
     }
 }
