@@ -21,6 +21,8 @@
 //! # user_id = "alice"
 //! # roles = ["member", "reader"]
 //! # "#)?;
+//! # // The server refuses an identity file others may read.
+//! # std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
 //! # let mut config = imgshare_server::Config::new("127.0.0.1:0".parse()?, dir.path().join("data"));
 //! # config.tokens = Some(tokens);
 //! # let server = imgshare_server::start(&config).await?;
@@ -34,8 +36,9 @@
 //! let image = client
 //!     .create_image(None, &types::ImageCreate {
 //!         name: Some("ubuntu-22.04".into()),
-//!         disk_format: Some("qcow2".into()),
-//!         container_format: Some("bare".into()),
+//!         // Checked against the document's pattern when parsed.
+//!         disk_format: Some("qcow2".parse()?),
+//!         container_format: Some("bare".parse()?),
 //!         ..Default::default()
 //!     })
 //!     .await?
