@@ -543,6 +543,12 @@ def wait_job(c, job_id):
         time.sleep(JOB_POLL)
 
 
+def when(text):
+    """An RFC 3339 time as a datetime: `…:26Z` and `…:26.002Z` compare as
+    times, not as strings (as strings the first sorts after the second)."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def finished_job(label, c, job_id, want_status, job_type):
     """Waits for the job and checks its top level: the status wanted, reached
     through INIT/RUNNING only, the type, the times; error_code and
@@ -558,7 +564,7 @@ def finished_job(label, c, job_id, want_status, job_type):
         [JOB_ORDER.index(s) for s in seen] == sorted(JOB_ORDER.index(s) for s in seen)
     failed = want_status == "FAIL"
     ok = (job.status == want_status and order_ok and job.job_id == job_id and job.job_type == job_type
-          and bool(job.begin_time) and bool(job.end_time) and job.end_time >= job.begin_time
+          and bool(job.begin_time) and bool(job.end_time) and when(job.end_time) >= when(job.begin_time)
           and (bool(job.error_code) and bool(job.fail_reason)) == failed
           and (failed or (job.error_code is None and job.fail_reason is None))
           and job.entities is not None and job.entities.process_percent == 1)

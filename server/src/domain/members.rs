@@ -134,12 +134,8 @@ impl Service {
     ) -> Result<MemberRecord, Error> {
         let not_found = || Error::MemberNotFound {
             image: image.id.clone(),
-            // Glance's message; an ID outside the rule is shown escaped.
-            member: if ids::is_valid(member_id) {
-                member_id.to_owned()
-            } else {
-                ids::quoted(member_id)
-            },
+            // Glance's message names the member as sent.
+            member: member_id.to_owned(),
         };
         // No member can hold an ID outside the rule: 404, as for any
         // unknown member, without asking the store.
