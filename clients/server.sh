@@ -1,7 +1,7 @@
 # Sourced by clients/run.sh and clients/huawei/run.sh: start the freshly built
 # imgshare server on a free loopback port and wait until it listens.
 #
-#   start_server LOG ARGS...   runs "$server" --bind 127.0.0.1:0 ARGS... with
+#   start_server LOG ARGS...   runs "$server" --bind 127.0.0.1:0 --metrics-bind 127.0.0.1:0 ARGS... with
 #                              stderr in LOG; sets server_pid and exports
 #                              IMGSHARE_URL and IMGSHARE_SERVER_LOG.
 #
@@ -18,7 +18,7 @@ start_server() {
   done
   : > "$log"
   # Port 0: the kernel picks a free port; the server logs the address it got.
-  env "${unset_env[@]}" "$server" --bind 127.0.0.1:0 "$@" 2> "$log" &
+  env "${unset_env[@]}" "$server" --bind 127.0.0.1:0 --metrics-bind 127.0.0.1:0 "$@" 2> "$log" &
   server_pid=$!
   local addr= _
   for _ in $(seq 1 100); do

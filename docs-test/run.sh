@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 # A clean environment for the server: none of the caller's IMGSHARE_* settings.
 env -u IMGSHARE_DATABASE -u IMGSHARE_TOKENS -u IMGSHARE_PUBLIC_URL \
-  "$bin" --bind 127.0.0.1:0 --data-dir "$tmp/data" --log-level warn,imgshare_server=info \
+  "$bin" --bind 127.0.0.1:0 --metrics-bind 127.0.0.1:0 --data-dir "$tmp/data" --log-level warn,imgshare_server=info \
   2> "$tmp/server.log" &
 pid=$!
 addr=

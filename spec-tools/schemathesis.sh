@@ -99,7 +99,7 @@ for name in $(env | sed -n 's/^\(IMGSHARE_[A-Z_]*\)=.*/\1/p'); do
 done
 # --member-quota: far above what fuzzing add_member can reach, so a positive
 # case is never refused for a quota that earlier cases used up.
-env "${unset_env[@]}" "$server" --bind 127.0.0.1:0 --data-dir "$work/data" --tokens "$work/tokens.toml" \
+env "${unset_env[@]}" "$server" --bind 127.0.0.1:0 --metrics-bind 127.0.0.1:0 --data-dir "$work/data" --tokens "$work/tokens.toml" \
   --member-quota 100000 --log-level info 2> "$work/server.log" &
 server_pid=$!
 addr=

@@ -160,7 +160,8 @@ fn start(mut cmd: Command) -> Server {
 
 fn start_server(dir: &Path, database: Option<&str>, keystone: Option<&Keystone>) -> Server {
     let mut cmd = Command::new(bin("imgshare-server"));
-    cmd.args(["--bind", "127.0.0.1:0", "--member-quota", "-1"])
+    cmd.args(["--bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"])
+        .args(["--member-quota", "-1"])
         .arg("--data-dir")
         .arg(dir)
         .arg("--tokens")

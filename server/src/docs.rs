@@ -15,12 +15,14 @@
 //! error envelope, as elsewhere.
 
 use std::sync::LazyLock;
+use std::time::Instant;
 
-use dropshot::{ApiDescription, Body, HttpError, RequestContext};
+use dropshot::{Body, HttpError, RequestContext};
 use http::{HeaderValue, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::http::AppState;
+use crate::fallback::Registrar;
+use crate::http::{answered, AppState};
 use crate::reply::{request_id, REQUEST_ID_HEADER};
 
 /// The hand-written document, byte for byte.
@@ -152,22 +154,22 @@ fn serve(rqctx: &RequestContext<AppState>, asset: &Asset) -> Response<Body> {
 
 #[dropshot::endpoint { method = GET, path = "/openapi.json", unpublished = true }]
 async fn openapi_json(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-    Ok(serve(&rqctx, &JSON))
+    Ok(answered(&rqctx, Instant::now(), serve(&rqctx, &JSON)))
 }
 
 #[dropshot::endpoint { method = GET, path = "/openapi.yaml", unpublished = true }]
 async fn openapi_yaml(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-    Ok(serve(&rqctx, &YAML))
+    Ok(answered(&rqctx, Instant::now(), serve(&rqctx, &YAML)))
 }
 
 #[dropshot::endpoint { method = GET, path = "/docs", unpublished = true }]
 async fn docs_page(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-    Ok(docs_response(&rqctx))
+    Ok(answered(&rqctx, Instant::now(), docs_response(&rqctx)))
 }
 
 #[dropshot::endpoint { method = GET, path = "/docs/redoc.standalone.js", unpublished = true }]
 async fn docs_redoc(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-    Ok(serve(&rqctx, &REDOC))
+    Ok(answered(&rqctx, Instant::now(), serve(&rqctx, &REDOC)))
 }
 
 fn docs_response(rqctx: &RequestContext<AppState>) -> Response<Body> {
@@ -179,6 +181,21 @@ fn docs_response(rqctx: &RequestContext<AppState>) -> Response<Body> {
     rsp
 }
 
+/// (operationId, path) of every operation the served document publishes.
+pub fn published_routes() -> Result<Vec<(String, String)>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(SPEC_JSON).map_err(|e| format!("openapi/imgshare.json: {e}"))?;
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for op in item.as_object().into_iter().flat_map(|m| m.values()) {
+            if let Some(id) = op.get("operationId").and_then(|v| v.as_str()) {
+                routes.push((id.to_owned(), path.clone()));
+            }
+        }
+    }
+    Ok(routes)
+}
+
 /// `HEAD` for each path above: the same answer without its body.
 macro_rules! head {
     ($api:ident; $($name:ident = $path:tt => $answer:expr;)+) => {
@@ -186,7 +203,7 @@ macro_rules! head {
             #[dropshot::endpoint { method = HEAD, path = $path, unpublished = true }]
             async fn $name(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
                 let answer: fn(&RequestContext<AppState>) -> Response<Body> = $answer;
-                Ok(answer(&rqctx))
+                Ok(answered(&rqctx, Instant::now(), answer(&rqctx)))
             }
             $api.register($name).map_err(|e| e.to_string())?;
         )+
@@ -195,7 +212,7 @@ macro_rules! head {
 
 /// Adds the document, its YAML form and the reference page, with `HEAD`,
 /// `OPTIONS` and 405s for the other methods on those paths.
-pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
+pub fn register(api: &mut Registrar) -> Result<(), String> {
     use crate::fallback::{methods, options, refused, Scope};
     for result in [
         api.register(openapi_json),

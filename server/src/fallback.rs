@@ -13,7 +13,9 @@
 //! Unknown paths elsewhere cannot be caught this way: dropshot's router does
 //! not allow a catch-all beside literal path segments.
 
-use dropshot::{ApiDescription, Body, HttpError, Path, RequestContext};
+use std::time::Instant;
+
+use dropshot::{ApiDescription, ApiEndpoint, Body, HttpError, Path, RequestContext};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::api::huawei::{
@@ -24,8 +26,32 @@ use crate::api::{
     ApiError, AuthHeaders, ErrorBody, ErrorCode, ImageListQuery, ImagePath, ImgshareApi,
     MemberListQuery, MemberPath, TagPath,
 };
-use crate::http::{AppState, ImgshareImpl};
+use crate::http::{answered, AppState, ImgshareImpl};
 use crate::reply::{request_id, Headers, LenientQuery, REQUEST_ID_HEADER};
+
+/// The API description being built, keeping the route template of each
+/// unpublished endpoint it registers (logs and metrics name a request by
+/// its route; published routes come from the served document).
+pub struct Registrar<'a> {
+    api: &'a mut ApiDescription<AppState>,
+    pub routes: Vec<(String, String)>,
+}
+
+impl<'a> Registrar<'a> {
+    pub fn new(api: &'a mut ApiDescription<AppState>) -> Self {
+        Registrar {
+            api,
+            routes: Vec::new(),
+        }
+    }
+
+    pub fn register<E: Into<ApiEndpoint<AppState>>>(&mut self, endpoint: E) -> Result<(), String> {
+        let endpoint: ApiEndpoint<AppState> = endpoint.into();
+        self.routes
+            .push((endpoint.operation_id.clone(), endpoint.path.clone()));
+        self.api.register(endpoint).map_err(|e| e.to_string())
+    }
+}
 
 fn envelope(
     rqctx: &RequestContext<AppState>,
@@ -94,7 +120,7 @@ async fn metadefs_schema(
     rqctx: RequestContext<AppState>,
     _path: Path<RestPath>,
 ) -> Result<Response<Body>, HttpError> {
-    Ok(metadefs_not_found(&rqctx))
+    Ok(answered(&rqctx, Instant::now(), metadefs_not_found(&rqctx)))
 }
 
 #[dropshot::endpoint { method = HEAD, path = "/v2/schemas/metadefs/{rest:.*}", unpublished = true }]
@@ -102,7 +128,7 @@ async fn metadefs_schema_head(
     rqctx: RequestContext<AppState>,
     _path: Path<RestPath>,
 ) -> Result<Response<Body>, HttpError> {
-    Ok(metadefs_not_found(&rqctx))
+    Ok(answered(&rqctx, Instant::now(), metadefs_not_found(&rqctx)))
 }
 
 /// Which requests a path's method endpoints answer as that path.
@@ -165,7 +191,8 @@ macro_rules! methods {
             rqctx: RequestContext<AppState>,
             _path: Path<$params>,
         ) -> Result<Response<Body>, HttpError> {
-            Ok(options(&rqctx, $allow, $scope))
+            let started = Instant::now();
+            Ok(answered(&rqctx, started, options(&rqctx, $allow, $scope)))
         }
         $api.register($opt).map_err(|e| e.to_string())?;
         $($(
@@ -174,7 +201,8 @@ macro_rules! methods {
                 rqctx: RequestContext<AppState>,
                 _path: Path<$params>,
             ) -> Result<Response<Body>, HttpError> {
-                Ok(refused(&rqctx, $allow, $scope))
+                let started = Instant::now();
+                Ok(answered(&rqctx, started, refused(&rqctx, $allow, $scope)))
             }
             $api.register($name).map_err(|e| e.to_string())?;
         )+)?
@@ -183,13 +211,15 @@ macro_rules! methods {
         $(; $($name:ident = $method:ident),+)? $(,)?) => {
         #[dropshot::endpoint { method = OPTIONS, path = $path, unpublished = true }]
         async fn $opt(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-            Ok(options(&rqctx, $allow, Scope::Any))
+            let started = Instant::now();
+            Ok(answered(&rqctx, started, options(&rqctx, $allow, Scope::Any)))
         }
         $api.register($opt).map_err(|e| e.to_string())?;
         $($(
             #[dropshot::endpoint { method = $method, path = $path, unpublished = true }]
             async fn $name(rqctx: RequestContext<AppState>) -> Result<Response<Body>, HttpError> {
-                Ok(refused(&rqctx, $allow, Scope::Any))
+                let started = Instant::now();
+                Ok(answered(&rqctx, started, refused(&rqctx, $allow, Scope::Any)))
             }
             $api.register($name).map_err(|e| e.to_string())?;
         )+)?
@@ -246,7 +276,7 @@ macro_rules! v1_unknown {
                 rqctx: RequestContext<AppState>,
                 _path: Path<CloudImagesPath>,
             ) -> Result<Response<Body>, HttpError> {
-                Ok(v1_not_found(&rqctx))
+                Ok(answered(&rqctx, Instant::now(), v1_not_found(&rqctx)))
             }
             $api.register($name).map_err(|e| e.to_string())?;
         )+
@@ -258,7 +288,7 @@ async fn v3_paths(
     rqctx: RequestContext<AppState>,
     _path: Path<RestPath>,
 ) -> Result<Response<Body>, HttpError> {
-    Ok(multiple_choices(&rqctx))
+    Ok(answered(&rqctx, Instant::now(), multiple_choices(&rqctx)))
 }
 
 #[dropshot::endpoint { method = HEAD, path = "/v3/{rest:.*}", unpublished = true }]
@@ -266,11 +296,11 @@ async fn v3_paths_head(
     rqctx: RequestContext<AppState>,
     _path: Path<RestPath>,
 ) -> Result<Response<Body>, HttpError> {
-    Ok(multiple_choices(&rqctx))
+    Ok(answered(&rqctx, Instant::now(), multiple_choices(&rqctx)))
 }
 
 /// Adds the unpublished endpoints.
-pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
+pub fn register(api: &mut Registrar) -> Result<(), String> {
     use Scope::{Any, CloudImages};
     const GET: &str = "GET, HEAD, OPTIONS";
     for result in [
@@ -293,6 +323,7 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     head!(api;
         root_head = "/" => get_root();
         versions_head = "/versions" => list_versions();
+        healthcheck_head = "/healthcheck" => healthcheck();
         images_head = "/v2/images" => list_images(
             auth: Headers<AuthHeaders>, query: LenientQuery<ImageListQuery>);
         image_head = "/v2/images/{image_id}" => get_image(
@@ -363,6 +394,9 @@ pub fn register(api: &mut ApiDescription<AppState>) -> Result<(), String> {
     methods!(api; "/versions", GET; options = versions_options;
         versions_post = POST, versions_put = PUT, versions_delete = DELETE,
         versions_patch = PATCH);
+    methods!(api; "/healthcheck", GET; options = healthcheck_options;
+        healthcheck_post = POST, healthcheck_put = PUT, healthcheck_delete = DELETE,
+        healthcheck_patch = PATCH);
     methods!(api; "/v2/schemas/image", GET; options = image_schema_options;
         image_schema_post = POST, image_schema_put = PUT, image_schema_delete = DELETE,
         image_schema_patch = PATCH);

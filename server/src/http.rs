@@ -2,6 +2,7 @@
 //! its input, calls the domain and maps the result; `Call` does the shared
 //! parts (request ID, 401, access log).
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use dropshot::{
@@ -36,9 +37,10 @@ use crate::domain::model::{
 use crate::domain::Service;
 use crate::error::Error;
 use crate::huawei;
+use crate::metrics::{InFlight, Metrics, Operations};
 use crate::reply::{
-    has_body, request_id, CreatedHeaders, DataResponse, Headers, JsonBody, LenientQuery,
-    OptionalJsonBody, Reply,
+    has_body, request_id, CreatedHeaders, DataResponse, Headers, HealthResponse, JsonBody,
+    LenientQuery, OptionalJsonBody, Reply,
 };
 
 /// Server-wide state handed to every handler.
@@ -48,6 +50,10 @@ pub struct AppState {
     pub schemas: Schemas,
     /// Base URL for absolute links (`--public-url`); `None`: from `Host`.
     pub public_url: Option<String>,
+    pub health: crate::health::Health,
+    pub metrics: Metrics,
+    /// Every endpoint's route template and counters, by operationId.
+    pub operations: Operations,
 }
 
 /// Glance's JSON schemas, served as they are.
@@ -85,11 +91,15 @@ const PATCH_MEDIA_TYPES: &[&str] = &[
 
 pub enum ImgshareImpl {}
 
-/// One request in flight: its ID, its caller, and what the access log needs.
+/// One request in flight: its ID, its caller, and what the access log and
+/// the metrics need.
 pub(crate) struct Call<'a> {
     rqctx: &'a RequestContext<AppState>,
     pub(crate) request_id: String,
     started: Instant,
+    /// The caller's project, once authenticated (for the access log).
+    project: OnceLock<Option<String>>,
+    _in_flight: InFlight,
 }
 
 impl<'a> Call<'a> {
@@ -98,6 +108,8 @@ impl<'a> Call<'a> {
             rqctx,
             request_id: request_id(rqctx),
             started: Instant::now(),
+            project: OnceLock::new(),
+            _in_flight: rqctx.context().metrics.in_flight(),
         }
     }
 
@@ -109,7 +121,8 @@ impl<'a> Call<'a> {
     /// `auth/`), or 401/403/503. `body`: the bytes a signature covers.
     pub(crate) async fn caller(&self, body: &[u8]) -> Result<Caller, Error> {
         let request = &self.rqctx.request;
-        self.rqctx
+        let caller = self
+            .rqctx
             .context()
             .identity
             .authenticate(&Credentials {
@@ -118,7 +131,9 @@ impl<'a> Call<'a> {
                 headers: request.headers(),
                 body,
             })
-            .await
+            .await?;
+        let _ = self.project.set(caller.project_id.clone());
+        Ok(caller)
     }
 
     fn is_signed(&self) -> bool {
@@ -212,16 +227,56 @@ impl<'a> Call<'a> {
     }
 
     pub(crate) fn log(&self, status: http::StatusCode) {
-        tracing::info!(
-            target: "imgshare::access",
-            request_id = %self.request_id,
-            x_request_id = %self.rqctx.request_id,
-            method = %self.rqctx.request.method(),
-            path = %self.rqctx.request.uri().path(),
-            status = status.as_u16(),
-            latency_us = self.started.elapsed().as_micros() as u64,
-        );
+        let project = self.project.get().and_then(|p| p.as_deref());
+        observe(self.rqctx, &self.request_id, self.started, status, project);
     }
+}
+
+/// The access log line and the request metrics of one answered request.
+/// The route is the endpoint's template (`/v2/images/{image_id}/members`),
+/// never the raw path: IDs stay out of logs and label values.
+pub(crate) fn observe(
+    rqctx: &RequestContext<AppState>,
+    request_id: &str,
+    started: Instant,
+    status: http::StatusCode,
+    project: Option<&str>,
+) {
+    let state = rqctx.context();
+    let took = started.elapsed();
+    let name = rqctx.endpoint.operation_id.as_str();
+    let op = state.operations.get(name);
+    state
+        .metrics
+        .observe_request(op, name, status.as_u16(), took);
+    tracing::info!(
+        target: "imgshare::access",
+        request_id,
+        x_request_id = %rqctx.request_id,
+        method = %rqctx.request.method(),
+        route = op.map_or("unknown", |o| o.route.as_str()),
+        operation = name,
+        status = status.as_u16(),
+        latency_us = took.as_micros() as u64,
+        project = project.unwrap_or("-"),
+    );
+}
+
+/// `rsp`, after the access log line and metrics for it (the unpublished
+/// endpoints: HEAD mirrors of documents, OPTIONS, 405s, 404s).
+pub(crate) fn answered(
+    rqctx: &RequestContext<AppState>,
+    started: Instant,
+    rsp: Response<Body>,
+) -> Response<Body> {
+    let request_id = rsp
+        .headers()
+        .get(crate::reply::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| request_id(rqctx));
+    observe(rqctx, &request_id, started, rsp.status(), None);
+    rsp
 }
 
 /// A response for image data; the caller adds the headers.
@@ -413,6 +468,18 @@ impl ImgshareApi for ImgshareImpl {
         let call = Call::new(&rqctx);
         let versions = call.versions();
         Ok(call.finish(Ok(HttpResponseOk(versions))))
+    }
+
+    async fn healthcheck(rqctx: RequestContext<AppState>) -> Result<HealthResponse, ApiError> {
+        let call = Call::new(&rqctx);
+        let report = rqctx.context().health.report().await;
+        let mut rsp =
+            crate::health::response(&report, crate::health::wants_json(rqctx.request.headers()));
+        if let Ok(v) = HeaderValue::from_str(&call.request_id) {
+            rsp.headers_mut().insert(crate::reply::REQUEST_ID_HEADER, v);
+        }
+        call.log(rsp.status());
+        Ok(HealthResponse(rsp))
     }
 
     async fn update_image(

@@ -11,9 +11,11 @@ pub mod docs;
 pub mod domain;
 pub mod error;
 mod fallback;
+pub mod health;
 pub mod http;
 mod huawei;
 pub mod listen;
+pub mod metrics;
 pub mod reply;
 pub mod store;
 
@@ -67,6 +69,26 @@ pub struct Config {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `warn,imgshare::access=off`.
     #[arg(long, env = "IMGSHARE_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Log lines as human-readable text, or as JSON objects (one per line:
+    /// timestamp, level, target, message and fields; access lines carry the
+    /// request ID, method, route template, status, latency and project).
+    #[arg(long, env = "IMGSHARE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the
+    /// API: loopback by default, so the figures are never world-readable
+    /// unless the operator says so.
+    #[arg(long, env = "IMGSHARE_METRICS_BIND", default_value = "127.0.0.1:9293")]
+    pub metrics_bind: SocketAddr,
+    /// Neither collect nor serve metrics.
+    #[arg(long, env = "IMGSHARE_NO_METRICS")]
+    pub no_metrics: bool,
+    /// While this file exists, `/healthcheck` answers 503 "disabled by file":
+    /// create it to drain the replica, then stop it.
+    #[arg(long, env = "IMGSHARE_DISABLE_BY_FILE")]
+    pub disable_by_file: Option<PathBuf>,
+    /// Seconds the health check's store probe may take before it fails.
+    #[arg(long, env = "IMGSHARE_HEALTH_TIMEOUT_SECS", default_value_t = 2.0)]
+    pub health_timeout_secs: f64,
     /// Public base URL for absolute links (version discovery), e.g.
     /// `https://image.example.com`. Default: built from the request's `Host`.
     #[arg(long, env = "IMGSHARE_PUBLIC_URL")]
@@ -214,6 +236,13 @@ pub struct Config {
     pub keystone_secret: Option<Secret>,
 }
 
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// A secret that never prints.
 #[derive(Clone, Default)]
 pub struct Secret(pub String);
@@ -326,6 +355,8 @@ impl Config {
         let mut c = Config::parse_from(["imgshare-server"]);
         c.bind = bind;
         c.data_dir = data_dir;
+        // Several test servers run at once: each its own metrics port.
+        c.metrics_bind = SocketAddr::from(([127, 0, 0, 1], 0));
         c
     }
 }
@@ -338,11 +369,17 @@ pub struct Server {
     runners: domain::jobs::Runners,
     /// The TLS certificate and key files, re-read by `reload_tls`.
     tls: Option<(PathBuf, PathBuf)>,
+    exporter: Option<metrics::Exporter>,
 }
 
 impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.accept.local_addr()
+    }
+
+    /// Where `/metrics` is served; `None` with `--no-metrics`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.exporter.as_ref().map(|e| e.local_addr())
     }
 
     /// Connections open now.
@@ -370,6 +407,9 @@ impl Server {
     pub async fn close(self) -> Result<(), String> {
         self.accept.stop().await;
         let result = self.http.close().await;
+        if let Some(e) = self.exporter {
+            e.stop().await;
+        }
         self.runners.stop().await;
         self.store.shutdown().await;
         result
@@ -390,9 +430,15 @@ pub async fn start(config: &Config) -> Result<Server, String> {
             p
         }
     };
+    let metrics = if config.no_metrics {
+        metrics::Metrics::disabled()
+    } else {
+        metrics::Metrics::new(env!("CARGO_PKG_VERSION"))?
+    };
     let file = IdentityFile::load(&tokens_path)?;
     tracing::info!(path = %tokens_path.display(), identities = file.len(), "loaded identity file");
-    let keystone = keystone(config)?.map(|(k, url)| (Arc::new(k), url));
+    let keystone =
+        keystone(config)?.map(|(k, url)| (Arc::new(k.with_metrics(metrics.clone())), url));
     let projects: Option<Arc<dyn domain::ProjectDirectory>> = match &keystone {
         Some((k, _)) if !config.no_verify_members => Some(Arc::clone(k) as _),
         _ => None,
@@ -401,11 +447,13 @@ pub async fn start(config: &Config) -> Result<Server, String> {
 
     let store: Arc<dyn Store> = match &config.database {
         Some(url) => Arc::new(
-            PostgresStore::connect(url, config.database_connections)
+            PostgresStore::connect_with(url, config.database_connections, metrics.clone())
                 .await
                 .map_err(|e| format!("opening PostgreSQL: {e}"))?,
         ),
-        None => Arc::new(SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?),
+        None => Arc::new(
+            SqliteStore::open_with(&config.data_dir, metrics.clone()).map_err(|e| e.to_string())?,
+        ),
     };
     let image_dir = config
         .image_dir
@@ -431,15 +479,35 @@ pub async fn start(config: &Config) -> Result<Server, String> {
     if config.job_lease_secs == 0 {
         return Err("--job-lease-secs must be at least 1".into());
     }
+    let health_timeout = std::time::Duration::try_from_secs_f64(config.health_timeout_secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or("--health-timeout-secs must be a positive number")?;
+    let backend = if config.database.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    let mut api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
+        .map_err(|e| format!("API description: {e}"))?;
+    let mut registrar = fallback::Registrar::new(&mut api);
+    fallback::register(&mut registrar)?;
+    let mut routes = docs::published_routes()?;
+    routes.append(&mut registrar.routes);
     let state = AppState {
         service: service.clone(),
         identity,
         schemas: Schemas::load()?,
         public_url: config.public_url.clone(),
+        health: health::Health {
+            store: Arc::clone(&store),
+            backend,
+            disable_by_file: config.disable_by_file.clone(),
+            timeout: health_timeout,
+        },
+        metrics: metrics.clone(),
+        operations: metrics::Operations::new(routes),
     };
-    let mut api = api::imgshare_api_mod::api_description::<ImgshareImpl>()
-        .map_err(|e| format!("API description: {e}"))?;
-    fallback::register(&mut api)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         _ => None,
@@ -464,8 +532,19 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         .tls(tls_config)
         .start()
         .map_err(|e| format!("starting the HTTP server: {e}"))?;
-    let accept = listen::AcceptLayer::start(config.bind, http.local_addr(), limits)
-        .map_err(|e| format!("listening on {}: {e}", config.bind))?;
+    let accept =
+        listen::AcceptLayer::start(config.bind, http.local_addr(), limits, metrics.clone())
+            .map_err(|e| format!("listening on {}: {e}", config.bind))?;
+    let exporter = if metrics.enabled() {
+        let sampler = sampler(Arc::clone(&store), accept.open_counter());
+        let exporter = metrics::Exporter::start(config.metrics_bind, metrics, sampler)
+            .await
+            .map_err(|e| format!("metrics: listening on {}: {e}", config.metrics_bind))?;
+        tracing::info!(address = %exporter.local_addr(), "metrics at /metrics");
+        Some(exporter)
+    } else {
+        None
+    };
     let runners = domain::jobs::Runners::start(
         service,
         domain::jobs::JobSettings {
@@ -476,11 +555,6 @@ pub async fn start(config: &Config) -> Result<Server, String> {
             ..Default::default()
         },
     );
-    let backend = if config.database.is_some() {
-        "postgresql"
-    } else {
-        "sqlite"
-    };
     tracing::info!(
         address = %accept.local_addr(),
         store = backend,
@@ -495,6 +569,25 @@ pub async fn start(config: &Config) -> Result<Server, String> {
         store,
         runners,
         tls,
+        exporter,
+    })
+}
+
+/// The gauges `/metrics` reads when scraped: unfinished jobs (from the
+/// store, within a second) and open connections.
+fn sampler(store: Arc<dyn Store>, open: Arc<std::sync::atomic::AtomicUsize>) -> metrics::Sampler {
+    Arc::new(move || {
+        let (store, open) = (Arc::clone(&store), Arc::clone(&open));
+        Box::pin(async move {
+            let jobs = tokio::time::timeout(std::time::Duration::from_secs(1), store.queued_jobs())
+                .await
+                .ok()
+                .and_then(Result::ok);
+            metrics::Sample {
+                jobs_queued: jobs,
+                connections_open: Some(open.load(std::sync::atomic::Ordering::Relaxed)),
+            }
+        })
     })
 }
 

@@ -52,7 +52,13 @@ pub struct AcceptLayer {
 
 impl AcceptLayer {
     /// Binds `bind` (with a backlog fit for bursts) and relays to `backend`.
-    pub fn start(bind: SocketAddr, backend: SocketAddr, limits: Limits) -> io::Result<Self> {
+    /// Refusals are counted in `metrics`.
+    pub fn start(
+        bind: SocketAddr,
+        backend: SocketAddr,
+        limits: Limits,
+        metrics: crate::metrics::Metrics,
+    ) -> io::Result<Self> {
         let socket = if bind.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -70,6 +76,7 @@ impl AcceptLayer {
             limits,
             stopped,
             Arc::clone(&open),
+            metrics,
         ));
         Ok(AcceptLayer {
             local_addr,
@@ -81,6 +88,11 @@ impl AcceptLayer {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The open-connections counter, for the metrics gauge.
+    pub fn open_counter(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.open)
     }
 
     /// Connections open now (relayed or waiting for their first byte).
@@ -138,6 +150,7 @@ async fn accept_loop(
     limits: Limits,
     mut stopped: watch::Receiver<bool>,
     open: Arc<AtomicUsize>,
+    metrics: crate::metrics::Metrics,
 ) {
     let errors = RateLimitedLog::new(Duration::from_secs(1));
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
@@ -167,6 +180,7 @@ async fn accept_loop(
             }
         };
         if open.load(Ordering::Relaxed) >= limits.max_connections {
+            metrics.connection_refused();
             if let Some(suppressed) = refused_log.allow() {
                 tracing::warn!(
                     %peer,

@@ -440,3 +440,24 @@ impl HttpResponse for DataResponse {
         self.0.status()
     }
 }
+
+/// The health check's answer (text or JSON, 200 or 503), built whole by the
+/// handler.
+pub struct HealthResponse(pub Response<Body>);
+
+impl HttpResponse for HealthResponse {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        Ok(self.0)
+    }
+
+    fn response_metadata() -> dropshot::ApiEndpointResponse {
+        let mut m = <dropshot::HttpResponseUpdatedNoContent as HttpResponse>::response_metadata();
+        m.success = Some(StatusCode::OK);
+        m.description = Some("Every check passed.".into());
+        m
+    }
+
+    fn status_code(&self) -> StatusCode {
+        self.0.status()
+    }
+}

@@ -581,7 +581,13 @@ async fn silent_connections_hold_one_descriptor_and_never_reach_dropshot() {
     const SILENT: usize = 200;
     let dir = tempfile::tempdir().unwrap();
     write_tokens(dir.path());
-    let (server, _log) = spawn_logged(dir.path(), &["--idle-timeout-secs", "120"], |_| {});
+    // No metrics listener: the one listening socket besides the public one
+    // is then dropshot's.
+    let (server, _log) = spawn_logged(
+        dir.path(),
+        &["--idle-timeout-secs", "120", "--no-metrics"],
+        |_| {},
+    );
     let fds_before = open_fds(&server);
     assert_eq!(backend_connections(&server), 0);
 

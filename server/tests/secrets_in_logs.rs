@@ -35,7 +35,8 @@ fn no_secret_reaches_the_log() {
     let keystone = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let mut child = Command::new(env!("CARGO_BIN_EXE_imgshare-server"))
-        .args(["--bind", "127.0.0.1:0", "--log-level", "trace"])
+        .args(["--bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"])
+        .args(["--log-level", "trace"])
         .arg("--data-dir")
         .arg(dir.path())
         .arg("--tokens")

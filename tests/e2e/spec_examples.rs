@@ -196,6 +196,24 @@ fn spec_examples_match_their_schemas() {
     ))
     .unwrap();
 
+    // The health check: a report for each status, and its text forms.
+    let health = "/paths/~1healthcheck/get/responses";
+    let ok: types::HealthReport =
+        serde_json::from_value(example(&spec, &format!("{health}/200/{json}"))).unwrap();
+    assert_eq!(ok.status, types::HealthStatus::Ok);
+    assert_eq!(ok.reasons, ["OK"]);
+    assert!(ok.checks.iter().all(|c| c.ok));
+    let down: types::HealthReport =
+        serde_json::from_value(example(&spec, &format!("{health}/503/{json}"))).unwrap();
+    assert_eq!(down.status, types::HealthStatus::Unavailable);
+    assert!(down.checks.iter().any(|c| !c.ok));
+    let text = "content/text~1plain/example";
+    assert_eq!(example(&spec, &format!("{health}/200/{text}")), "OK");
+    assert_eq!(
+        example(&spec, &format!("{health}/503/{text}")),
+        "disabled by file"
+    );
+
     // Every example in the document is one of those checked above.
     fn count(v: &Value) -> usize {
         match v {
@@ -207,5 +225,5 @@ fn spec_examples_match_their_schemas() {
             _ => 0,
         }
     }
-    assert_eq!(count(&spec), 34);
+    assert_eq!(count(&spec), 38);
 }

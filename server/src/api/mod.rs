@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 pub use crate::domain::model::{MemberStatus, Visibility};
 use crate::reply::{
-    CreatedHeaders, DataResponse, Headers, JsonBody, LenientQuery, OptionalJsonBody, Reply,
+    CreatedHeaders, DataResponse, Headers, HealthResponse, JsonBody, LenientQuery,
+    OptionalJsonBody, Reply,
 };
 use huawei::*;
 
@@ -402,6 +403,41 @@ pub struct Versions {
 }
 
 // ---------------------------------------------------------------------------
+// Health
+
+/// The health check's answer with `Accept: application/json`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct HealthReport {
+    pub status: HealthStatus,
+    /// `["OK"]`, or one line per failing check (the text body's lines).
+    pub reasons: Vec<String>,
+    pub checks: Vec<HealthCheck>,
+}
+
+/// `OK`; `UNAVAILABLE` when a check failed; `DISABLED` while the
+/// `--disable-by-file` file exists (the replica is being drained).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HealthStatus {
+    Ok,
+    Unavailable,
+    Disabled,
+}
+
+/// One check the health check ran.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct HealthCheck {
+    /// `store` (a read and a write reach the database in time) or
+    /// `disable_by_file` (the drain file is absent).
+    pub name: String,
+    pub ok: bool,
+    /// How long the check took.
+    pub latency_seconds: f64,
+    /// What it found, e.g. `sqlite: a read and a write answered`.
+    pub detail: String,
+}
+
+// ---------------------------------------------------------------------------
 // Errors
 
 /// Stable machine-readable error codes. `IMG.*` are Huawei IMS codes for the
@@ -594,6 +630,11 @@ pub const UPLOAD_BODY_MAX: usize = usize::MAX;
             versions = {
                 description = "Version discovery (no token needed).",
             },
+            operations = {
+                description = "For load balancers and operators: the health check (no token \
+                               needed). Metrics are served on a listener of their own \
+                               (`--metrics-bind`), not here.",
+            },
             huawei = {
                 description = "Huawei IMS's own sharing API: batch share, accept and unshare \
                                calls carried out by durable jobs, the jobs, v1 member reads, \
@@ -624,6 +665,19 @@ pub trait ImgshareApi {
     async fn list_versions(
         rqctx: RequestContext<Self::Context>,
     ) -> Result<Reply<HttpResponseOk<Versions>>, ApiError>;
+
+    /// Health check
+    ///
+    /// For load balancers, at the path oslo.middleware gives Glance: 200
+    /// `OK` (text/plain) when the store answers a trivial read and a write
+    /// within `--health-timeout-secs`; 503 with the reason otherwise, and
+    /// 503 `disabled by file` while the file named by `--disable-by-file`
+    /// exists, so an operator can take a replica out of rotation before
+    /// stopping it. With `Accept: application/json`, each check with its
+    /// result and latency. No token needed; nothing secret in it. `HEAD`
+    /// answers the same status without a body.
+    #[endpoint { method = GET, path = "/healthcheck", tags = ["operations"] }]
+    async fn healthcheck(rqctx: RequestContext<Self::Context>) -> Result<HealthResponse, ApiError>;
 
     /// List images
     ///
@@ -987,7 +1041,7 @@ pub trait ImgshareApi {
 /// The OpenAPI document dropshot derives from the trait (no implementation needed).
 pub fn derived_openapi() -> serde_json::Value {
     let api = imgshare_api_mod::stub_api_description().expect("valid API description");
-    let mut doc = api.openapi("imgshare", semver::Version::new(2, 5, 0));
+    let mut doc = api.openapi("imgshare", semver::Version::new(2, 6, 0));
     doc.description(
         "OpenStack Image API v2 image members, as Huawei Cloud IMS serves them \
          (\"Native OpenStack API\"), and Huawei IMS's own sharing API.",
@@ -1020,6 +1074,7 @@ pub fn derived_openapi() -> serde_json::Value {
             "content": data
         });
     }
+    health_responses(&mut json);
     // A batch add or delete names at least one target: a rule on the three
     // lists together, which schemars cannot state.
     if let Some(schema) = json.pointer_mut("/components/schemas/BatchMembersRequest") {
@@ -1034,6 +1089,36 @@ pub fn derived_openapi() -> serde_json::Value {
             .collect();
     }
     json
+}
+
+/// The health check answers text or JSON, 200 or 503: dropshot documents
+/// one JSON success response.
+fn health_responses(doc: &mut serde_json::Value) {
+    let mut generator = schemars::gen::SchemaSettings::openapi3().into_generator();
+    let report = generator.subschema_for::<HealthReport>();
+    for (name, schema) in generator.take_definitions() {
+        doc["components"]["schemas"][name] = serde_json::to_value(schema).unwrap_or_default();
+    }
+    let Some(responses) = doc.pointer_mut("/paths/~1healthcheck/get/responses") else {
+        return;
+    };
+    let content = |text: &str| {
+        serde_json::json!({
+            "text/plain": {"schema": {"type": "string", "description": text}},
+            "application/json": {"schema": report},
+        })
+    };
+    responses["200"]["content"] = content("`OK`");
+    // It reads no input and answers every failure as a 503 report: no
+    // `ApiError` envelope.
+    if let Some(map) = responses.as_object_mut() {
+        map.remove("4XX");
+        map.remove("5XX");
+    }
+    responses["503"] = serde_json::json!({
+        "description": "A check failed, or the replica is disabled by file.",
+        "content": content("One line per failing check, e.g. `disabled by file`."),
+    });
 }
 
 /// Routes registered as `/v1/{project_id}/<rest>` that are published as

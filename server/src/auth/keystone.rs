@@ -140,6 +140,7 @@ pub struct Keystone {
     projects: Cache<String, ProjectLookup>,
     /// "cannot check members" is logged once a minute at most.
     unverifiable: crate::listen::RateLimitedLog,
+    metrics: crate::metrics::Metrics,
 }
 
 /// What a project lookup found.
@@ -207,7 +208,23 @@ impl Keystone {
             cache,
             projects,
             unverifiable: crate::listen::RateLimitedLog::new(Duration::from_secs(60)),
+            metrics: crate::metrics::Metrics::disabled(),
         })
+    }
+
+    /// Records cache hits and misses and Keystone's latency in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// `call` timed as one identity-provider request.
+    async fn timed<T>(&self, call: &'static str, f: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = f.await;
+        self.metrics
+            .observe_provider("keystone", call, started.elapsed());
+        out
     }
 
     /// Keystone's public `/v3` URL (for `WWW-Authenticate`).
@@ -218,13 +235,15 @@ impl Keystone {
     /// The caller a token stands for.
     pub async fn validate(&self, token: &str) -> Result<Caller, KeystoneError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let cached = match self.cache.get(&key).await {
+        let hit = self.cache.get(&key).await;
+        self.metrics.cache_lookup("token", hit.is_some());
+        let cached = match hit {
             Some(hit) => hit,
             // A miss: one Keystone call, shared by every concurrent request
             // that carries the same token.
             None => self
                 .cache
-                .try_get_with(key, self.ask(token))
+                .try_get_with(key, self.timed("validate_token", self.ask(token)))
                 .await
                 .map_err(|e: Arc<KeystoneError>| (*e).clone())?,
         };
@@ -242,11 +261,16 @@ impl Keystone {
     /// service's token), cached as validations are: a found project for the
     /// cache TTL, an unknown one for the negative TTL.
     pub async fn lookup_project(&self, project_id: &str) -> Result<ProjectLookup, KeystoneError> {
-        if let Some(hit) = self.projects.get(project_id).await {
+        let hit = self.projects.get(project_id).await;
+        self.metrics.cache_lookup("project", hit.is_some());
+        if let Some(hit) = hit {
             return Ok(hit);
         }
         self.projects
-            .try_get_with(project_id.to_owned(), self.ask_project(project_id))
+            .try_get_with(
+                project_id.to_owned(),
+                self.timed("lookup_project", self.ask_project(project_id)),
+            )
             .await
             .map_err(|e: Arc<KeystoneError>| (*e).clone())
     }
@@ -344,7 +368,7 @@ impl Keystone {
                 return Ok(t.token.clone());
             }
         }
-        let fresh = self.authenticate().await?;
+        let fresh = self.timed("service_token", self.authenticate()).await?;
         let token = fresh.token.clone();
         *slot = Some(fresh);
         Ok(token)

@@ -138,6 +138,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<JobRecord>;
     /// Deletes up to `max` jobs that ended before `before`; returns how many.
     async fn prune_jobs(&self, before: i64, max: u32) -> StoreResult<u64>;
+    /// Jobs not finished yet (`INIT` or `RUNNING`), across replicas.
+    async fn queued_jobs(&self) -> StoreResult<u64>;
+
+    /// The health check: a trivial read, and proof that writes still go
+    /// through (SQLite: the writer thread commits an empty job; PostgreSQL:
+    /// the pool hands out a live connection). One attempt, no retries; the
+    /// caller bounds it with a timeout.
+    async fn health(&self) -> StoreResult<()>;
 
     /// Flush and stop background work. Writes acknowledged before are durable.
     async fn shutdown(&self);

@@ -6,7 +6,7 @@
 //! that up. Transient failures (lost connections, serialisation failures,
 //! deadlocks) are retried a few times, then answered 503.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool, PoolError, Runtime};
@@ -26,6 +26,7 @@ use crate::domain::model::{
     StepPlanner, Visibility,
 };
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// Attempts per operation when the failure is transient.
 const ATTEMPTS: u32 = 4;
@@ -34,23 +35,41 @@ const MIGRATION_LOCK: i64 = 0x696d_6773;
 
 pub struct PostgresStore {
     pool: Pool,
+    metrics: Metrics,
 }
 
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        Self::connect_with(url, max_connections, Metrics::disabled()).await
+    }
+
+    /// `connect`, recording pool waits and commits in `metrics`.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: usize,
+        metrics: Metrics,
+    ) -> Result<Self, StoreError> {
         let mut cfg = deadpool_postgres::Config::new();
         cfg.url = Some(url.to_owned());
         cfg.pool = Some(deadpool_postgres::PoolConfig::new(max_connections));
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| StoreError::Internal(format!("PostgreSQL configuration: {e}")))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore { pool, metrics };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// A pooled connection; the wait for it is measured.
+    async fn checkout(&self) -> StoreResult<deadpool_postgres::Object> {
+        let started = Instant::now();
+        let client = self.pool.get().await.map_err(pool_error);
+        self.metrics.observe_pool_wait(started.elapsed());
+        client
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let mut client = self.checkout().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         // Replicas starting together queue here; the first applies, the
         // others find nothing left to do.
@@ -106,11 +125,15 @@ macro_rules! retrying {
 macro_rules! in_transaction {
     ($store:expr, |$tx:ident| $body:block) => {
         retrying!(async {
-            let mut client = $store.pool.get().await.map_err(pool_error)?;
+            let mut client = $store.checkout().await?;
             let $tx = client.transaction().await.map_err(pg_error)?;
             let value: StoreResult<_> = $body;
             let value = value?;
+            let committing = Instant::now();
             $tx.commit().await.map_err(pg_error)?;
+            $store
+                .metrics
+                .observe_commit("postgresql", 1, committing.elapsed());
             Ok(value)
         })
     };
@@ -121,7 +144,7 @@ macro_rules! in_transaction {
 macro_rules! reading {
     ($store:expr, |$c:ident| $body:block) => {
         retrying!(async {
-            let $c = $store.pool.get().await.map_err(pool_error)?;
+            let $c = $store.checkout().await?;
             let value: StoreResult<_> = $body;
             value
         })
@@ -831,6 +854,23 @@ impl Store for PostgresStore {
                 .map_err(pg_error)?;
             tx.execute(&st, &[&before, &max]).await.map_err(pg_error)
         })
+    }
+
+    async fn queued_jobs(&self) -> StoreResult<u64> {
+        reading!(self, |c| {
+            let st = c
+                .prepare_cached("SELECT COUNT(*) FROM jobs WHERE status IN ('INIT', 'RUNNING')")
+                .await
+                .map_err(pg_error)?;
+            let n: i64 = c.query_one(&st, &[]).await.map_err(pg_error)?.get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        let c = self.checkout().await?;
+        c.simple_query("SELECT 1").await.map_err(pg_error)?;
+        Ok(())
     }
 
     async fn shutdown(&self) {

@@ -28,6 +28,7 @@ use crate::domain::model::{
     StepPlanner, Visibility,
 };
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// Jobs taken into one transaction at most.
 const MAX_BATCH: usize = 512;
@@ -48,6 +49,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating and migrating if needed) `<dir>/imgshare.sqlite3`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, Metrics::disabled())
+    }
+
+    /// `open`, recording each commit's batch size and duration in `metrics`.
+    pub fn open_with(dir: &Path, metrics: Metrics) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
         let path = dir.join("imgshare.sqlite3");
@@ -69,7 +75,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel::<Option<Job>>(4 * MAX_BATCH);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, wal))
+            .spawn(move || writer_loop(conn, rx, wal, metrics))
             .map_err(|e| StoreError::Internal(format!("spawning writer: {e}")))?;
         Ok(SqliteStore {
             path,
@@ -173,7 +179,12 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 /// forces a RESTART checkpoint.
 const CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Option<Job>>, wal: PathBuf) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Option<Job>>,
+    wal: PathBuf,
+    metrics: Metrics,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stop = false;
     while !stop {
@@ -191,7 +202,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Option<Job>>, wal: PathB
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, &mut batch, &metrics);
         if std::fs::metadata(&wal).is_ok_and(|m| m.len() >= CHECKPOINT_WAL_BYTES) {
             checkpoint(&conn);
         }
@@ -227,7 +238,7 @@ fn checkpoint(conn: &Connection) {
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, metrics: &Metrics) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: each caller hears
         // "not applied" (503) and nothing was written.
@@ -235,7 +246,8 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
         batch.clear();
         return;
     }
-    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    let writes = batch.len();
+    let mut replies: Vec<Reply> = Vec::with_capacity(writes);
     for job in batch.drain(..) {
         let _ = conn.execute_batch("SAVEPOINT job");
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(conn)));
@@ -256,7 +268,9 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
             }
         }
     }
+    let committing = std::time::Instant::now();
     let commit = conn.execute_batch("COMMIT").map_err(classify);
+    metrics.observe_commit("sqlite", writes, committing.elapsed());
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -884,6 +898,23 @@ impl Store for SqliteStore {
             .map_err(internal)
         })
         .await
+    }
+
+    async fn queued_jobs(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM jobs WHERE status IN ('INIT', 'RUNNING')")
+                .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(internal)
+        })
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(internal)
+        })?;
+        self.write(|_| Ok(())).await
     }
 
     async fn shutdown(&self) {

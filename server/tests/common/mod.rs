@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod pgcluster;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -87,6 +88,8 @@ fn start(
     cmd.args(extra);
     cmd.args([
         "--bind",
+        "127.0.0.1:0",
+        "--metrics-bind",
         "127.0.0.1:0",
         "--log-level",
         "warn,imgshare_server=info",
