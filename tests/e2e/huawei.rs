@@ -29,7 +29,7 @@ where
 }
 
 /// Body of a batch add or delete naming only projects.
-fn share(images: &[&str], projects: &[&str]) -> BatchMembersRequest {
+pub(crate) fn share(images: &[&str], projects: &[&str]) -> BatchMembersRequest {
     BatchMembersRequest {
         images: strings(images),
         projects: Some(strings(projects)),
@@ -73,7 +73,9 @@ fn answer(images: &[&str], project: &str, status: BatchMemberStatus) -> BatchUpd
 }
 
 /// The job ID a batch call answered: 200, 32 lower-case hex characters.
-fn job_id(created: Result<ResponseValue<JobCreated>, imgshare::Error<ApiError>>) -> String {
+pub(crate) fn job_id(
+    created: Result<ResponseValue<JobCreated>, imgshare::Error<ApiError>>,
+) -> String {
     let created = created.expect("batch call accepted");
     assert_eq!(created.status().as_u16(), 200);
     let id = created.into_inner().job_id;
@@ -125,7 +127,7 @@ async fn poll_job(client: &Client, project: &str, job_id: &str) -> Vec<Job> {
 }
 
 /// The finished job (see `poll_job`).
-async fn wait_job(client: &Client, project: &str, job_id: &str) -> Job {
+pub(crate) async fn wait_job(client: &Client, project: &str, job_id: &str) -> Job {
     let mut seen = poll_job(client, project, job_id).await;
     seen.pop().expect("at least one poll")
 }

@@ -16,6 +16,7 @@ mod identifiers;
 mod images;
 mod lifecycle;
 mod members;
+mod operations;
 mod patch;
 mod restart;
 mod spec_examples;

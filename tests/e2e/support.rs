@@ -160,6 +160,12 @@ impl TestServer {
     }
 
     pub async fn with_quota(quota: i64) -> Self {
+        Self::with_config(quota, |_| {}).await
+    }
+
+    /// A server whose configuration `tweak` adjusts last (its data
+    /// directory is `config.data_dir`).
+    pub async fn with_config(quota: i64, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         write_private(&dir.path().join("test-tokens.toml"), TOKENS);
         let database = if postgres_selected() {
@@ -167,7 +173,7 @@ impl TestServer {
         } else {
             None
         };
-        let server = launch(dir.path(), quota, database.clone()).await;
+        let server = launch_with(dir.path(), quota, database.clone(), tweak).await;
         let base = base_url(server.local_addr());
         TestServer {
             server: Some(server),
@@ -204,6 +210,16 @@ impl TestServer {
     /// or under `IMGSHARE_TEST_TLS=1` a TLS stream over it (handshake done).
     pub async fn connect(&self) -> RawConn {
         connect(self.server.as_ref().unwrap().local_addr()).await
+    }
+
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().unwrap().metrics_addr()
+    }
+
+    /// Where the server's Prometheus metrics are (plain HTTP, loopback).
+    pub fn metrics_url(&self) -> String {
+        let addr = self.server.as_ref().unwrap().metrics_addr();
+        format!("http://{}/metrics", addr.expect("metrics are on"))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -300,12 +316,22 @@ impl TestServer {
 }
 
 async fn launch(dir: &Path, quota: i64, database: Option<String>) -> imgshare_server::Server {
+    launch_with(dir, quota, database, |_| {}).await
+}
+
+async fn launch_with(
+    dir: &Path,
+    quota: i64,
+    database: Option<String>,
+    tweak: impl FnOnce(&mut Config),
+) -> imgshare_server::Server {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
     config.tokens = Some(dir.join("test-tokens.toml"));
     config.member_quota = quota;
     config.database = database;
     config.database_connections = 4;
     use_tls_if_selected(&mut config, dir);
+    tweak(&mut config);
     imgshare_server::start(&config)
         .await
         .expect("server starts")

@@ -86,21 +86,17 @@ fn start(
 ) -> Running {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imgshare-server"));
     cmd.args(extra);
-    cmd.args([
-        "--bind",
-        "127.0.0.1:0",
-        "--metrics-bind",
-        "127.0.0.1:0",
-        "--log-level",
-        "warn,imgshare_server=info",
-    ])
-    .arg("--member-quota")
-    .arg(quota.to_string())
-    .arg("--data-dir")
-    .arg(dir)
-    .arg("--tokens")
-    .arg(dir.join("tokens.toml"))
-    .stderr(Stdio::piped());
+    if !extra.contains(&"--log-level") {
+        cmd.args(["--log-level", "warn,imgshare_server=info"]);
+    }
+    cmd.args(["--bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"])
+        .arg("--member-quota")
+        .arg(quota.to_string())
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--tokens")
+        .arg(dir.join("tokens.toml"))
+        .stderr(Stdio::piped());
     if let Some(url) = database {
         cmd.arg("--database")
             .arg(url)
@@ -121,8 +117,8 @@ fn start(
             _ => panic!("server exited before listening"),
         };
         keep(&line);
-        if let Some(rest) = line.split("listening address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
+        if let Some(addr) = listening_address(&line) {
+            break addr;
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
@@ -136,6 +132,17 @@ fn start(
         child,
         base: format!("http://{addr}"),
     }
+}
+
+/// The address in the server's `listening` line, text or JSON.
+pub fn listening_address(line: &str) -> Option<String> {
+    if let Some(rest) = line.split("listening address=").nth(1) {
+        return rest.split_whitespace().next().map(str::to_owned);
+    }
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    (v["message"] == "listening")
+        .then(|| v["address"].as_str().map(str::to_owned))
+        .flatten()
 }
 
 /// The PostgreSQL URL for these tests: a fresh schema in
