@@ -720,6 +720,52 @@ async fn a_flood_of_one_token_costs_keystone_a_handful_of_calls() {
         "1,000 requests with one valid token made {} Keystone validations",
         after - validations
     );
+    // The metrics say the same: one cache lookup per request, mostly hits,
+    // and one timed Keystone call per validation Keystone saw.
+    let addr = srv.server.metrics_addr().expect("metrics are on");
+    let text = http()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find(|l| {
+                l.split(['{', ' ']).next() == Some(name) && labels.iter().all(|p| l.contains(p))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let hits = value(
+        "imgshare_identity_cache_lookups_total",
+        &["cache=\"token\"", "result=\"hit\""],
+    );
+    let misses = value(
+        "imgshare_identity_cache_lookups_total",
+        &["cache=\"token\"", "result=\"miss\""],
+    );
+    eprintln!("flood: token cache {hits} hits, {misses} misses");
+    assert_eq!(hits + misses, 2000.0, "{text}");
+    assert!(hits >= 1800.0, "{text}");
+    assert_eq!(
+        value(
+            "imgshare_identity_provider_request_duration_seconds_count",
+            &["call=\"validate_token\"", "provider=\"keystone\""]
+        ),
+        after as f64,
+        "{text}"
+    );
+    assert!(
+        value(
+            "imgshare_identity_provider_request_duration_seconds_count",
+            &["call=\"service_token\""]
+        ) >= 1.0,
+        "{text}"
+    );
     srv.server.close().await.unwrap();
 }
 
