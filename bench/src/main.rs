@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(about = "imgshare benchmark: scenarios 1-5 of issue 5")]
 struct Args {
     /// Seconds per scenario.
@@ -49,6 +49,11 @@ struct Args {
     /// token. Without it the row is skipped.
     #[arg(long)]
     keystone: Option<PathBuf>,
+    /// Run only the metrics A/B (rows M1, M2: GET members and POST add on a
+    /// server with metrics on and one with `--no-metrics`, interleaved) and
+    /// skip every other scenario.
+    #[arg(long)]
+    metrics_ab_only: bool,
 }
 
 const OWNER: &str = "bench-owner"; // project-a
@@ -158,10 +163,18 @@ fn start(mut cmd: Command) -> Server {
     }
 }
 
-fn start_server(dir: &Path, database: Option<&str>, keystone: Option<&Keystone>) -> Server {
+/// The release server on `dir`; `extra` goes on its command line as well
+/// (e.g. `--no-metrics`).
+fn start_server(
+    dir: &Path,
+    database: Option<&str>,
+    keystone: Option<&Keystone>,
+    extra: &[&str],
+) -> Server {
     let mut cmd = Command::new(bin("imgshare-server"));
     cmd.args(["--bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"])
         .args(["--member-quota", "-1"])
+        .args(extra)
         .arg("--data-dir")
         .arg(dir)
         .arg("--tokens")
@@ -176,6 +189,10 @@ fn start_server(dir: &Path, database: Option<&str>, keystone: Option<&Keystone>)
             .arg(&k.service_user)
             .arg("--keystone-project")
             .arg(&k.service_project)
+            // Keystone is here for row 1k's tokens. The add rows invent a
+            // new member project per request, which Keystone does not know:
+            // checking them would measure Keystone's 404s, not the add path.
+            .arg("--no-verify-members")
             .env("IMGSHARE_KEYSTONE_PASSWORD", &k.service_password);
     }
     start(cmd)
@@ -390,20 +407,26 @@ async fn call(
     rsp.json().await.unwrap_or(serde_json::Value::Null)
 }
 
+/// Creates an image named `name` as the owner; its ID.
+async fn new_image(http: &reqwest::Client, base: &str, name: &str) -> String {
+    let body = serde_json::json!({"name": name});
+    let image = call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/v2/images"),
+        OWNER,
+        Some(body),
+    )
+    .await;
+    image["id"].as_str().unwrap().to_owned()
+}
+
 /// Data for scenarios 1-4: an image with 10 members, a membership to flip,
 /// and 1,000 images shared with and accepted by the consumer.
 async fn setup_small(base: &str) -> (String, String) {
     let http = reqwest::Client::new();
     let post = reqwest::Method::POST;
-    let image = call(
-        &http,
-        post.clone(),
-        format!("{base}/v2/images"),
-        OWNER,
-        Some(serde_json::json!({"name": "ten"})),
-    )
-    .await;
-    let image = image["id"].as_str().unwrap().to_owned();
+    let image = new_image(&http, base, "ten").await;
     for i in 0..9 {
         call(
             &http,
@@ -426,15 +449,7 @@ async fn setup_small(base: &str) -> (String, String) {
         let tasks = (0..50).map(|i| {
             let (http, base) = (http.clone(), base.to_owned());
             async move {
-                let img = call(
-                    &http,
-                    reqwest::Method::POST,
-                    format!("{base}/v2/images"),
-                    OWNER,
-                    Some(serde_json::json!({"name": format!("shared-{chunk}-{i}")})),
-                )
-                .await;
-                let id = img["id"].as_str().unwrap().to_owned();
+                let id = new_image(&http, &base, &format!("shared-{chunk}-{i}")).await;
                 call(
                     &http,
                     reqwest::Method::POST,
@@ -482,15 +497,7 @@ async fn batch_job_row(base: &str, label: &str, pid: u32) -> Row {
     let http = reqwest::Client::new();
     let mut images = Vec::new();
     for i in 0..10 {
-        let img = call(
-            &http,
-            reqwest::Method::POST,
-            format!("{base}/v2/images"),
-            OWNER,
-            Some(serde_json::json!({"name": format!("batch-{i}")})),
-        )
-        .await;
-        images.push(img["id"].as_str().unwrap().to_owned());
+        images.push(new_image(&http, base, &format!("batch-{i}")).await);
     }
     let mut times = Vec::new();
     for run in 0..5 {
@@ -726,6 +733,130 @@ fn run_small(
     run_scenarios(args, label, pid, scenarios, rows);
 }
 
+/// The metrics A/B: GET members (M1) and POST add (M2) on a server that
+/// collects metrics and on one started with `--no-metrics`, both fresh SQLite
+/// stores set up alike and otherwise configured alike (no Keystone: with one,
+/// every add would also be a project lookup). Each scenario runs on, off, on,
+/// off, so drift on a machine the load generator shares with the server
+/// falls on both sides. M1 reads the 10-member image, which M2 never
+/// touches: M2 adds to a new image each run, so every run starts from the
+/// same state. Returns the rows (the on rows' note compares the mean of the
+/// on runs with the mean of the off runs) and a one-line summary.
+async fn metrics_ab(args: &Args) -> (Vec<Row>, String) {
+    // Many short rounds, alternating the order (on, off, then off, on, …),
+    // so drift in the machine's speed falls on both sides alike; each side
+    // is warmed up (3 s, not counted) before its scenario's first round.
+    // Each round runs half of --duration (at least 3 s).
+    const ROUNDS: u32 = 8;
+    let round_args = Args {
+        duration: (args.duration / 2).max(3),
+        ..args.clone()
+    };
+    let args = &round_args;
+    let (on_dir, off_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_tokens(on_dir.path());
+    write_tokens(off_dir.path());
+    // The previous scenario's server may still be flushing and removing
+    // its data: let the machine settle first.
+    std::thread::sleep(Duration::from_secs(3));
+    let on = start_server(on_dir.path(), None, None, &[]);
+    let off = start_server(off_dir.path(), None, None, &["--no-metrics"]);
+    eprintln!("setting up the metrics A/B (sqlite, metrics on and off) …");
+    let (on_image, _) = setup_small(&on.base).await;
+    let (off_image, _) = setup_small(&off.base).await;
+    let servers = [("on", &on, on_image), ("off", &off, off_image)];
+    let http = reqwest::Client::new();
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    for (id, scenario, short) in [
+        ("M1", "GET members (10)", "GET members"),
+        ("M2", "POST add member", "POST add"),
+    ] {
+        let first = rows.len();
+        let mut rps_sum = [0.0f64; 2];
+        let mut rps_all: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let warm_up = Args {
+            duration: 3,
+            ..args.clone()
+        };
+        for round in 0..=ROUNDS {
+            let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let (label, server, image) = &servers[side];
+                let base = &server.base;
+                let (url, script) = if id == "M1" {
+                    (
+                        format!("{base}/v2/images/{image}/members"),
+                        get_script(Some(OWNER)),
+                    )
+                } else {
+                    let target = new_image(&http, base, &format!("add-target-{round}")).await;
+                    (
+                        base.clone(),
+                        add_script(&format!("/v2/images/{target}/members")),
+                    )
+                };
+                let pid = server.child.id();
+                peak_rss_mb(pid);
+                if round == 0 {
+                    wrk(&warm_up, &url, &script);
+                    continue;
+                }
+                let (rps, p50, p99, errors) = wrk(args, &url, &script);
+                let name = format!("{id} {scenario} [metrics {label}] #{round}");
+                eprintln!("  {name}: {rps:.0} req/s");
+                rps_sum[side] += rps;
+                rps_all[side].push(rps);
+                rows.push(Row {
+                    scenario: name,
+                    rps,
+                    p50,
+                    p99,
+                    errors,
+                    rss_mb: peak_rss_mb(pid),
+                    note: String::new(),
+                });
+            }
+        }
+        let ratio = if rps_sum[1] > 0.0 {
+            100.0 * rps_sum[0] / rps_sum[1]
+        } else {
+            0.0
+        };
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            if n == 0 {
+                0.0
+            } else if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            }
+        };
+        let [on_all, off_all] = &mut rps_all;
+        let (on_median, off_median) = (median(on_all), median(off_all));
+        let median_ratio = if off_median > 0.0 {
+            100.0 * on_median / off_median
+        } else {
+            0.0
+        };
+        for r in &mut rows[first..] {
+            if r.scenario.contains("[metrics on]") {
+                r.note = format!(
+                    "on/off = {ratio:.1} % (mean of {ROUNDS} rounds each; median {median_ratio:.1} %)"
+                );
+            }
+        }
+        ratios.push(format!(
+            "{short} on/off = {ratio:.1} % (median {median_ratio:.1} %)"
+        ));
+    }
+    let summary = format!("metrics cost: {} (target ≥ 95 %)", ratios.join(", "));
+    eprintln!("{summary}");
+    (rows, summary)
+}
+
 /// `perf record` on the server for one scenario.
 fn start_perf(pid: u32, label: &str, seconds: u32) -> (Child, PathBuf, PathBuf) {
     let data = std::env::temp_dir().join(format!("imgshare-perf-{label}.data"));
@@ -769,170 +900,180 @@ async fn main() {
     let args = Args::parse();
     let mut rows = Vec::new();
 
-    // Scenarios 1-4 on a fresh SQLite store, and the baseline.
-    let dir = tempfile::tempdir().unwrap();
-    write_tokens(dir.path());
-    let keystone = args.keystone.as_deref().map(Keystone::load);
-    let server = start_server(dir.path(), None, keystone.as_ref());
-    eprintln!("setting up scenarios 1-4 (sqlite) …");
-    let (image, members_body) = setup_small(&server.base).await;
-    let keystone_token = match &keystone {
-        Some(k) => {
-            let token = k.admin_token().await;
-            // One request first, so the run measures the cached path (the
-            // first validation is a Keystone round trip of ~0.5 s).
-            call(
-                &reqwest::Client::new(),
-                reqwest::Method::GET,
-                format!("{}/v2/images/{image}/members", server.base),
-                &token,
-                None,
-            )
-            .await;
-            Some(token)
-        }
-        None => {
-            eprintln!("no --keystone: row 1k (Keystone token) skipped");
-            None
-        }
-    };
-
-    let body_file = dir.path().join("members-body.json");
-    std::fs::write(&body_file, &members_body).unwrap();
-    let mut cmd = Command::new(bin("baseline"));
-    cmd.arg("127.0.0.1:0").arg(&body_file);
-    let baseline = start(cmd);
-    let (rps, p50, p99, errors) = wrk(&args, &format!("{}/", baseline.base), &get_script(None));
-    let baseline_rps = rps;
-    rows.push(Row {
-        scenario: "0 bare hyper, same body (baseline)".into(),
-        rps,
-        p50,
-        p99,
-        errors,
-        rss_mb: peak_rss_mb(baseline.child.id()),
-        note: String::new(),
-    });
-    drop(baseline);
-
-    // The framework's own ceiling: our server answering a call that touches
-    // neither the store nor the token file.
-    let (rps, p50, p99, errors) = wrk(
-        &args,
-        &format!("{}/versions", server.base),
-        &get_script(None),
-    );
-    rows.push(Row {
-        scenario: "0b GET /versions (dropshot, no store, no auth)".into(),
-        rps,
-        p50,
-        p99,
-        errors,
-        rss_mb: peak_rss_mb(server.child.id()),
-        note: String::new(),
-    });
-
-    run_small(
-        &args,
-        "sqlite",
-        &server,
-        &image,
-        keystone_token.as_deref(),
-        &mut rows,
-    );
-    rows.push(batch_job_row(&server.base, "sqlite", server.child.id()).await);
-    drop(server);
-    // Scenario 7 on a fresh server, so its peak RSS is the transfer's.
-    let data_dir = tempfile::tempdir().unwrap();
-    write_tokens(data_dir.path());
-    let server = start_server(data_dir.path(), None, None);
-    rows.extend(data_rows(&server.base, data_dir.path(), server.child.id()).await);
-    drop(server);
-
-    if let Some(url) = &args.postgres {
-        let pg_dir = tempfile::tempdir().unwrap();
-        write_tokens(pg_dir.path());
-        let server = start_server(pg_dir.path(), Some(url), None);
-        eprintln!("setting up scenarios 1-4 (postgres) …");
-        let (image, _) = setup_small(&server.base).await;
-        run_small(&args, "postgres", &server, &image, None, &mut rows);
-        rows.push(batch_job_row(&server.base, "postgres", server.child.id()).await);
-    }
-
-    // Scenario 5: 1-3 on a store preloaded with many images and memberships.
-    if args.scale_images > 0 {
-        let tmp;
-        let scale_dir = match &args.scale_dir {
-            Some(d) => d.clone(),
+    let mut baseline_rps = 0.0;
+    if !args.metrics_ab_only {
+        // Scenarios 1-4 on a fresh SQLite store, and the baseline.
+        let dir = tempfile::tempdir().unwrap();
+        write_tokens(dir.path());
+        let keystone = args.keystone.as_deref().map(Keystone::load);
+        let server = start_server(dir.path(), None, keystone.as_ref(), &[]);
+        eprintln!("setting up scenarios 1-4 (sqlite) …");
+        let (image, members_body) = setup_small(&server.base).await;
+        let keystone_token = match &keystone {
+            Some(k) => {
+                let token = k.admin_token().await;
+                // One request first, so the run measures the cached path (the
+                // first validation is a Keystone round trip of ~0.5 s).
+                call(
+                    &reqwest::Client::new(),
+                    reqwest::Method::GET,
+                    format!("{}/v2/images/{image}/members", server.base),
+                    &token,
+                    None,
+                )
+                .await;
+                Some(token)
+            }
             None => {
-                tmp = tempfile::tempdir().unwrap();
-                tmp.path().to_owned()
+                eprintln!("no --keystone: row 1k (Keystone token) skipped");
+                None
             }
         };
-        let marker = scale_dir.join(format!(
-            "preloaded-{}x{}",
-            args.scale_images, args.scale_members
-        ));
-        if !marker.exists() {
-            let _ = std::fs::remove_dir_all(&scale_dir);
-            std::fs::create_dir_all(&scale_dir).unwrap();
-            let started = Instant::now();
-            let status = Command::new(bin("preload"))
-                .arg(&scale_dir)
-                .arg(args.scale_images.to_string())
-                .arg(args.scale_members.to_string())
-                .status()
-                .unwrap();
-            assert!(status.success(), "preload failed");
-            eprintln!("preload took {:.1}s", started.elapsed().as_secs_f64());
-            std::fs::write(&marker, "").unwrap();
-        }
-        write_tokens(&scale_dir);
-        let started = Instant::now();
-        let server = start_server(&scale_dir, None, None);
-        let http = reqwest::Client::new();
-        // Start-up: process start until the first answered request.
-        loop {
-            if http
-                .get(format!("{}/versions", server.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let startup = started.elapsed();
-        let pid = server.child.id();
-        let image0 =
-            uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000u128).to_string();
-        let label = format!(
-            "{}M images, {}M members",
-            args.scale_images as f64 / 1e6,
-            (args.scale_images * args.scale_members) as f64 / 1e6
+
+        let body_file = dir.path().join("members-body.json");
+        std::fs::write(&body_file, &members_body).unwrap();
+        let mut cmd = Command::new(bin("baseline"));
+        cmd.arg("127.0.0.1:0").arg(&body_file);
+        let baseline = start(cmd);
+        let (rps, p50, p99, errors) = wrk(&args, &format!("{}/", baseline.base), &get_script(None));
+        baseline_rps = rps;
+        rows.push(Row {
+            scenario: "0 bare hyper, same body (baseline)".into(),
+            rps,
+            p50,
+            p99,
+            errors,
+            rss_mb: peak_rss_mb(baseline.child.id()),
+            note: String::new(),
+        });
+        drop(baseline);
+
+        // The framework's own ceiling: our server answering a call that touches
+        // neither the store nor the token file.
+        let (rps, p50, p99, errors) = wrk(
+            &args,
+            &format!("{}/versions", server.base),
+            &get_script(None),
         );
-        let base = &server.base;
-        let scenarios = vec![
-            (
-                "5.1 GET members (10)",
-                format!("{base}/v2/images/{image0}/members"),
-                get_script(Some(OWNER)),
-            ),
-            (
-                "5.2 POST add member",
-                base.clone(),
-                add_script(&format!("/v2/images/{image0}/members")),
-            ),
-            (
-                "5.3 PUT member status",
-                base.clone(),
-                put_script(&format!("/v2/images/{image0}/members/proj-0"), SCALE_MEMBER),
-            ),
-        ];
-        let first = rows.len();
-        run_scenarios(&args, &label, pid, scenarios, &mut rows);
-        rows[first].note = format!("start-up {:.0} ms", startup.as_secs_f64() * 1000.0);
+        rows.push(Row {
+            scenario: "0b GET /versions (dropshot, no store, no auth)".into(),
+            rps,
+            p50,
+            p99,
+            errors,
+            rss_mb: peak_rss_mb(server.child.id()),
+            note: String::new(),
+        });
+
+        run_small(
+            &args,
+            "sqlite",
+            &server,
+            &image,
+            keystone_token.as_deref(),
+            &mut rows,
+        );
+        rows.push(batch_job_row(&server.base, "sqlite", server.child.id()).await);
+        drop(server);
+    }
+
+    // The metrics A/B (M1, M2): its own two servers, metrics on and off.
+    let (ab_rows, metrics_summary) = metrics_ab(&args).await;
+    rows.extend(ab_rows);
+
+    if !args.metrics_ab_only {
+        // Scenario 7 on a fresh server, so its peak RSS is the transfer's.
+        let data_dir = tempfile::tempdir().unwrap();
+        write_tokens(data_dir.path());
+        let server = start_server(data_dir.path(), None, None, &[]);
+        rows.extend(data_rows(&server.base, data_dir.path(), server.child.id()).await);
+        drop(server);
+
+        if let Some(url) = &args.postgres {
+            let pg_dir = tempfile::tempdir().unwrap();
+            write_tokens(pg_dir.path());
+            let server = start_server(pg_dir.path(), Some(url), None, &[]);
+            eprintln!("setting up scenarios 1-4 (postgres) …");
+            let (image, _) = setup_small(&server.base).await;
+            run_small(&args, "postgres", &server, &image, None, &mut rows);
+            rows.push(batch_job_row(&server.base, "postgres", server.child.id()).await);
+        }
+
+        // Scenario 5: 1-3 on a store preloaded with many images and memberships.
+        if args.scale_images > 0 {
+            let tmp;
+            let scale_dir = match &args.scale_dir {
+                Some(d) => d.clone(),
+                None => {
+                    tmp = tempfile::tempdir().unwrap();
+                    tmp.path().to_owned()
+                }
+            };
+            let marker = scale_dir.join(format!(
+                "preloaded-{}x{}",
+                args.scale_images, args.scale_members
+            ));
+            if !marker.exists() {
+                let _ = std::fs::remove_dir_all(&scale_dir);
+                std::fs::create_dir_all(&scale_dir).unwrap();
+                let started = Instant::now();
+                let status = Command::new(bin("preload"))
+                    .arg(&scale_dir)
+                    .arg(args.scale_images.to_string())
+                    .arg(args.scale_members.to_string())
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "preload failed");
+                eprintln!("preload took {:.1}s", started.elapsed().as_secs_f64());
+                std::fs::write(&marker, "").unwrap();
+            }
+            write_tokens(&scale_dir);
+            let started = Instant::now();
+            let server = start_server(&scale_dir, None, None, &[]);
+            let http = reqwest::Client::new();
+            // Start-up: process start until the first answered request.
+            loop {
+                if http
+                    .get(format!("{}/versions", server.base))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let startup = started.elapsed();
+            let pid = server.child.id();
+            let image0 =
+                uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000u128).to_string();
+            let label = format!(
+                "{}M images, {}M members",
+                args.scale_images as f64 / 1e6,
+                (args.scale_images * args.scale_members) as f64 / 1e6
+            );
+            let base = &server.base;
+            let scenarios = vec![
+                (
+                    "5.1 GET members (10)",
+                    format!("{base}/v2/images/{image0}/members"),
+                    get_script(Some(OWNER)),
+                ),
+                (
+                    "5.2 POST add member",
+                    base.clone(),
+                    add_script(&format!("/v2/images/{image0}/members")),
+                ),
+                (
+                    "5.3 PUT member status",
+                    base.clone(),
+                    put_script(&format!("/v2/images/{image0}/members/proj-0"), SCALE_MEMBER),
+                ),
+            ];
+            let first = rows.len();
+            run_scenarios(&args, &label, pid, scenarios, &mut rows);
+            rows[first].note = format!("start-up {:.0} ms", startup.as_secs_f64() * 1000.0);
+        }
     }
 
     let mut table = String::new();
@@ -978,6 +1119,7 @@ async fn main() {
         )
         .unwrap();
     }
+    writeln!(table, "\n{metrics_summary}").unwrap();
     println!(
         "wrk -t{} -c{} -d{}s, loopback, load generator and server on the same machine\n\n{table}",
         args.threads, args.connections, args.duration

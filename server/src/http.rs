@@ -99,7 +99,7 @@ pub(crate) struct Call<'a> {
     started: Instant,
     /// The caller's project, once authenticated (for the access log).
     project: OnceLock<Option<String>>,
-    _in_flight: InFlight,
+    _in_flight: InFlight<'a>,
 }
 
 impl<'a> Call<'a> {

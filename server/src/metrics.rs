@@ -70,11 +70,12 @@ impl Metrics {
     /// A request entered a handler; the returned guard counts it in flight
     /// until dropped (also when the client hangs up and the handler is
     /// cancelled).
-    pub fn in_flight(&self) -> InFlight {
-        if let Some(m) = &self.0 {
-            m.in_flight.inc();
+    pub fn in_flight(&self) -> InFlight<'_> {
+        let gauge = self.0.as_deref().map(|m| &m.in_flight);
+        if let Some(g) = gauge {
+            g.inc();
         }
-        InFlight(self.0.as_ref().map(|m| m.in_flight.clone()))
+        InFlight(gauge)
     }
 
     /// One answered request of `op`.
@@ -266,9 +267,9 @@ impl Inner {
 }
 
 /// Counts one request in flight until dropped.
-pub struct InFlight(Option<IntGauge>);
+pub struct InFlight<'a>(Option<&'a IntGauge>);
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if let Some(g) = &self.0 {
             g.dec();
