@@ -1095,7 +1095,10 @@ async fn main() {
     let file_row = file_rows.iter().sum::<f64>() / file_rows.len().max(1) as f64;
     for r in &rows {
         let mut note = r.note.clone();
-        if (r.scenario.starts_with("1s ") || r.scenario.starts_with("1k ")) && file_row > 0.0 {
+        if (r.scenario.starts_with("1s ") || r.scenario.starts_with("1k "))
+            && r.scenario.contains("[sqlite]")
+            && file_row > 0.0
+        {
             note = format!(
                 "{:.0} % of row 1 (identity-file token)",
                 100.0 * r.rps / file_row
