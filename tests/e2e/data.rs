@@ -439,6 +439,14 @@ fn cut_off_while_sending(e: &reqwest::Error) -> bool {
                 std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
             );
         }
+        // The server closed while the body was still going out, before its
+        // 413 could be read: hyper reports the connection closed mid-message
+        // or the body write aborted, with no I/O error beneath.
+        if let Some(h) = cause.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_body_write_aborted() || h.is_canceled() {
+                return true;
+            }
+        }
         source = cause.source();
     }
     false
